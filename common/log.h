@@ -1,0 +1,26 @@
+/*
+ * One logger for the whole process (STYLE 25): lines go to stderr as
+ * "<level> [<module>] <instance> <message>". Thread-safe; no per-message
+ * logging at info.
+ */
+#ifndef SSE_LOG_H
+#define SSE_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Set once at start, before threads run. */
+void log_set_level(enum log_level level);
+void log_set_instance(const char *instance_id);
+/* Parse "debug|info|warn|error"; returns -1 on an unknown name. */
+int log_parse_level(const char *name, enum log_level *out);
+enum log_level log_get_level(void);
+
+void log_msg(enum log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(mod, ...) log_msg(LOG_DEBUG, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOG_INFO, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_msg(LOG_WARN, mod, __VA_ARGS__)
+#define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
+
+#endif

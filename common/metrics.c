@@ -1,0 +1,148 @@
+/*
+ * metrics: Prometheus text rendering of the counters in struct metrics.
+ * Rendering reads each atomic once; figures may be a moment apart from each
+ * other, which Prometheus tolerates.
+ */
+#include "metrics.h"
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+void metrics_init(struct metrics *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+void metrics_observe_latency(struct metrics *m, int64_t latency_us)
+{
+    if (latency_us < 0)
+        latency_us = 0;
+    double s = (double)latency_us / 1e6;
+    int i = 0;
+    while (i < METRICS_LATENCY_BUCKETS && s > metrics_latency_bounds[i])
+        i++;
+    metrics_add(&m->latency_buckets[i], 1);
+    metrics_add(&m->latency_sum_us, (uint64_t)latency_us);
+    metrics_add(&m->latency_count, 1);
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0);
+        b->p = xrealloc(b->p, b->cap);
+    }
+}
+
+#define LOAD(x)  ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+#define LOADS(x) ((long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+static void counter(struct buf *b, const char *name, const char *help, unsigned long long v)
+{
+    put(b, "# HELP sse_gateway_%s %s\n# TYPE sse_gateway_%s counter\nsse_gateway_%s %llu\n", name,
+        help, name, name, v);
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, long long v)
+{
+    put(b, "# HELP sse_gateway_%s %s\n# TYPE sse_gateway_%s gauge\nsse_gateway_%s %lld\n", name,
+        help, name, name, v);
+}
+
+char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
+{
+    struct buf b = {xmalloc(4096), 0, 4096};
+    gauge(&b, "connections", "Open SSE connections.", LOADS(m->connections));
+    put(&b,
+        "# HELP sse_gateway_connections_total SSE subscription attempts by result.\n"
+        "# TYPE sse_gateway_connections_total counter\n"
+        "sse_gateway_connections_total{result=\"accepted\"} %llu\n"
+        "sse_gateway_connections_total{result=\"rejected\"} %llu\n"
+        "sse_gateway_connections_total{result=\"overloaded\"} %llu\n"
+        "sse_gateway_connections_total{result=\"draining\"} %llu\n",
+        LOAD(m->connections_accepted), LOAD(m->connections_rejected),
+        LOAD(m->connections_overloaded), LOAD(m->connections_draining));
+    gauge(&b, "streams", "Streams with at least one subscriber.", g->streams);
+    put(&b,
+        "# HELP sse_gateway_events_received_total Events received from PostgreSQL by kind.\n"
+        "# TYPE sse_gateway_events_received_total counter\n"
+        "sse_gateway_events_received_total{kind=\"durable\"} %llu\n"
+        "sse_gateway_events_received_total{kind=\"ephemeral\"} %llu\n",
+        LOAD(m->events_durable), LOAD(m->events_ephemeral));
+    counter(&b, "deliveries_total", "Frames queued to subscribers.", LOAD(m->deliveries));
+    counter(&b, "delivered_bytes_total", "Bytes written to subscriber sockets.",
+            LOAD(m->delivered_bytes));
+    put(&b,
+        "# HELP sse_gateway_replayed_events_total Events replayed on connect by source.\n"
+        "# TYPE sse_gateway_replayed_events_total counter\n"
+        "sse_gateway_replayed_events_total{source=\"memory\"} %llu\n"
+        "sse_gateway_replayed_events_total{source=\"database\"} %llu\n",
+        LOAD(m->replayed_memory), LOAD(m->replayed_database));
+    counter(&b, "replay_queries_total", "Database queries made to serve replays.",
+            LOAD(m->replay_queries));
+    counter(&b, "slow_consumer_disconnects_total", "Connections closed for falling behind.",
+            LOAD(m->slow_consumer_disconnects));
+    counter(&b, "heartbeats_total", "Heartbeat comments queued.", LOAD(m->heartbeats));
+    gauge(&b, "listener_connected", "1 while the LISTEN connection is up.",
+          LOADS(m->listener_connected));
+    counter(&b, "listener_reconnects_total", "LISTEN connection re-establishments.",
+            LOAD(m->listener_reconnects));
+    gauge(&b, "dispatch_queue_depth", "Messages waiting for the dispatcher.",
+          g->dispatch_queue_depth);
+    gauge(&b, "leader", "1 while this instance sequences the outbox.", LOADS(m->leader));
+    counter(&b, "sequenced_events_total", "Outbox rows given a position by this instance.",
+            LOAD(m->sequenced_events));
+    counter(&b, "pruned_events_total", "Events deleted by retention by this instance.",
+            LOAD(m->pruned_events));
+    put(&b,
+        "# HELP sse_gateway_publish_requests_total HTTP publish requests by result.\n"
+        "# TYPE sse_gateway_publish_requests_total counter\n"
+        "sse_gateway_publish_requests_total{result=\"ok\"} %llu\n"
+        "sse_gateway_publish_requests_total{result=\"rejected\"} %llu\n"
+        "sse_gateway_publish_requests_total{result=\"failed\"} %llu\n",
+        LOAD(m->publish_ok), LOAD(m->publish_rejected), LOAD(m->publish_failed));
+    counter(&b, "gaps_total", "gateway:gap sentinels sent.", LOAD(m->gaps));
+    put(&b,
+        "# HELP sse_gateway_outbox_lag_seconds Age of the oldest event without a position.\n"
+        "# TYPE sse_gateway_outbox_lag_seconds gauge\nsse_gateway_outbox_lag_seconds %.6f\n",
+        (double)LOADS(m->outbox_lag_us) / 1e6);
+    put(&b,
+        "# HELP sse_gateway_pg_notify_queue_usage pg_notification_queue_usage().\n"
+        "# TYPE sse_gateway_pg_notify_queue_usage gauge\nsse_gateway_pg_notify_queue_usage "
+        "%.6f\n",
+        (double)LOADS(m->notify_queue_usage_ppm) / 1e6);
+    put(&b, "# HELP sse_gateway_delivery_latency_seconds Commit to socket write.\n"
+            "# TYPE sse_gateway_delivery_latency_seconds histogram\n");
+    unsigned long long cumulative = 0;
+    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+        cumulative += LOAD(m->latency_buckets[i]);
+        put(&b, "sse_gateway_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
+            metrics_latency_bounds[i], cumulative);
+    }
+    cumulative += LOAD(m->latency_buckets[METRICS_LATENCY_BUCKETS]);
+    put(&b,
+        "sse_gateway_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "sse_gateway_delivery_latency_seconds_sum %.6f\n"
+        "sse_gateway_delivery_latency_seconds_count %llu\n",
+        cumulative, (double)LOAD(m->latency_sum_us) / 1e6, LOAD(m->latency_count));
+    return b.p;
+}

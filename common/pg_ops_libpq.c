@@ -1,0 +1,91 @@
+/*
+ * pg_ops_libpq: pg_ops over libpq. Every PGresult is cleared and every
+ * PGnotify freed with libpq's own functions (STYLE 20).
+ */
+#include "pg_ops.h"
+#include "xalloc.h"
+
+#include <libpq-fe.h>
+#include <string.h>
+
+static char *one_line(const char *msg)
+{
+    char *s = xstrdup(msg && *msg ? msg : "unknown error");
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+    for (char *p = s; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    return s;
+}
+
+void *pg_connect_named(const char *conninfo, const char *app_name)
+{
+    /* expand_dbname lets conninfo be a full URL or key=value string; the
+     * fallback name applies only when conninfo does not set its own. */
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {conninfo, app_name, NULL};
+    return PQconnectdbParams(keys, values, 1);
+}
+
+static void *pq_connect(void *ctx, const char *conninfo, char **err)
+{
+    (void)ctx;
+    PGconn *c = pg_connect_named(conninfo, "sse-gateway-listener");
+    if (PQstatus(c) != CONNECTION_OK) {
+        *err = one_line(PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void pq_finish(void *ctx, void *conn)
+{
+    (void)ctx;
+    PQfinish(conn);
+}
+
+static int pq_exec(void *ctx, void *conn, const char *sql, char **err)
+{
+    (void)ctx;
+    PGresult *r = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        *err = one_line(PQerrorMessage(conn));
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pq_socket(void *ctx, void *conn)
+{
+    (void)ctx;
+    return PQsocket(conn);
+}
+
+static int pq_consume(void *ctx, void *conn)
+{
+    (void)ctx;
+    if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+        return -1;
+    return 0;
+}
+
+static int pq_next_notification(void *ctx, void *conn, char **channel, char **payload)
+{
+    (void)ctx;
+    PGnotify *n = PQnotifies(conn);
+    if (!n)
+        return 0;
+    *channel = xstrdup(n->relname);
+    *payload = xstrdup(n->extra ? n->extra : "");
+    PQfreemem(n);
+    return 1;
+}
+
+const struct pg_ops pg_ops_libpq = {pq_connect,           pq_finish, pq_exec, pq_socket, pq_consume,
+                                    pq_next_notification, NULL};

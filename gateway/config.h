@@ -1,0 +1,57 @@
+/*
+ * config: the command line and environment of SPEC §3. Every flag --foo-bar
+ * also reads SSE_GATEWAY_FOO_BAR (--database-url reads DATABASE_URL); a flag
+ * on the command line wins over the environment. Durations accept ms, s, m, h
+ * (a bare number is seconds); sizes accept bytes, KiB, MiB, GiB.
+ */
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum command { CMD_SERVE, CMD_MIGRATE, CMD_STATUS, CMD_HELP, CMD_VERSION };
+
+/* Plain data on purpose: main fills it once and every part reads it. */
+struct config {
+    enum command command;
+    char *listen;
+    char *admin_listen; /* NULL: none */
+    char *database_url;
+    int64_t heartbeat_ms;
+    int64_t idle_timeout_ms; /* 0 = never */
+    int64_t retry_ms;
+    long max_connections; /* 0 = derive from the file limit */
+    long max_streams_per_connection;
+    size_t max_queued_bytes;
+    int64_t write_deadline_ms;
+    int64_t retention_ms;
+    int64_t drain_timeout_ms;
+    int64_t drain_spread_ms;
+    int64_t health_check_ms;
+    char *jwt_secret;
+    char *jwt_secret_file;
+    char *cors_origin;
+    long threads; /* 0 = number of cores */
+    bool demo;
+    bool no_migrate;
+    enum log_level log_level;
+    long window_events;
+};
+
+/* Fills cfg from argv and the environment. Returns 0, or 2 after printing one
+ * line naming the bad flag or value to stderr (the exit status for main). */
+int config_parse(struct config *cfg, int argc, char **argv);
+/* Frees the strings config_parse allocated. */
+void config_clear(struct config *cfg);
+/* Prints the usage text to out. */
+void config_usage(void *out);
+
+/* Value parsers, exposed for tests: 0 on success, -1 on a bad value. */
+int config_parse_duration(const char *s, int64_t *ms);
+int config_parse_size(const char *s, size_t *bytes);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * dispatch_queue: the mutex + condvar + intrusive FIFO between the producers
+ * (HTTP workers, listener, sequencer) and the dispatcher thread (STYLE 11).
+ * push() takes ownership and signals; pop_all() blocks and hands over the
+ * whole list at once so the dispatcher can coalesce wakes.
+ *
+ * struct dispatch_msg is public plain data: producers fill it, the dispatcher
+ * reads it, nobody else needs an accessor layer in between.
+ */
+#ifndef SSE_DISPATCH_QUEUE_H
+#define SSE_DISPATCH_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct connection;
+struct dispatch_queue;
+
+enum dispatch_kind {
+    DISPATCH_CONNECT,   /* register conn, replaying after cursor first */
+    DISPATCH_WAKE,      /* new durable events may exist: read them */
+    DISPATCH_EPHEMERAL, /* fan out a NOTIFY payload as-is, no id */
+    DISPATCH_STOP,      /* sentinel: the dispatcher loop returns */
+};
+
+struct dispatch_msg {
+    struct dispatch_msg *next; /* intrusive link, owned by the queue */
+    enum dispatch_kind kind;
+    struct connection *conn; /* CONNECT: one reference, owned by the message */
+    bool has_cursor;         /* CONNECT */
+    int64_t cursor;          /* CONNECT */
+    char *stream;            /* EPHEMERAL, owned */
+    char *event;             /* EPHEMERAL, owned, may be NULL */
+    char *data;              /* EPHEMERAL, owned */
+    size_t data_len;         /* EPHEMERAL */
+};
+
+/* Constructors; each result is owned by the caller until pushed. */
+struct dispatch_msg *dispatch_msg_connect(struct connection *conn_takes_ref, bool has_cursor,
+                                          int64_t cursor);
+struct dispatch_msg *dispatch_msg_wake(void);
+struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *event, const char *data,
+                                            size_t data_len);
+struct dispatch_msg *dispatch_msg_stop(void);
+/* Frees one message (unrefs its connection). dispatch_msg_free(NULL) does nothing. */
+void dispatch_msg_free(struct dispatch_msg *m);
+
+struct dispatch_queue *dispatch_queue_new(void);
+/* Frees the queue and any messages still in it. */
+void dispatch_queue_free(struct dispatch_queue *q);
+/* Appends m (takes ownership) and wakes the consumer. Any thread. */
+void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m);
+/* Blocks until the queue is non-empty, then returns every queued message as a
+ * FIFO list linked through ->next (owned by the caller). Consumer thread only. */
+struct dispatch_msg *dispatch_queue_pop_all(struct dispatch_queue *q);
+/* Like pop_all but returns NULL at once when empty. */
+struct dispatch_msg *dispatch_queue_try_pop_all(struct dispatch_queue *q);
+/* Messages waiting now. Any thread. */
+size_t dispatch_queue_depth(struct dispatch_queue *q);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * dispatcher: the thread that owns delivery order. It drains the dispatch
+ * queue, reads new durable events once per (coalesced) wake for all streams,
+ * keeps a window of recent encoded events in memory, serves connect replays
+ * from that window or the database and only then registers the connection
+ * (SPEC §6.3: nothing slips between replay and live), and fans each event out
+ * as one shared frame to every subscriber.
+ */
+#ifndef SSE_DISPATCHER_H
+#define SSE_DISPATCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dispatcher;
+struct dispatch_queue;
+struct dispatch_msg;
+struct registry;
+struct metrics;
+struct clock_ops;
+struct event_store_ops;
+
+struct dispatcher_deps {
+    struct dispatch_queue *queue;
+    struct registry *registry;
+    const struct event_store_ops *store;
+    struct metrics *metrics;
+    const struct clock_ops *clock;
+    /* Makes sure ephemeral NOTIFYs on stream reach us before a subscriber is
+     * registered (the listener's synchronous LISTEN). May be NULL in tests. */
+    int (*ensure_listen)(void *ctx, const char *stream);
+    void *listen_ctx;
+    size_t window_events; /* how many recent events stay in memory */
+    long retry_ms;        /* for sentinels */
+};
+
+/* Wires the dispatcher; starts no thread. */
+struct dispatcher *dispatcher_new(const struct dispatcher_deps *deps);
+/* Spawns the thread. 0 on success. */
+int dispatcher_start(struct dispatcher *d);
+/* Pushes STOP, joins: everything queued before it is handled first. Safe twice. */
+void dispatcher_stop(struct dispatcher *d);
+void dispatcher_free(struct dispatcher *d);
+
+/* The step (STYLE 9): handles one message and frees it (takes ownership).
+ * WAKEs only mark a catch-up as pending. Dispatcher thread (or a test). */
+void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m);
+/* Runs a pending catch-up: reads every new durable event and fans it out.
+ * Returns 0, or -1 when the store failed (it stays pending). */
+int dispatcher_flush(struct dispatcher *d);
+
+/* Highest position fanned out so far. Any thread (atomic). */
+int64_t dispatcher_position(struct dispatcher *d);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * gateway: builds the parts, injects their collaborators, and runs the start
+ * and shutdown orders written in gateway.h. It also answers the HTTP layer's
+ * hooks (subscribe, readiness, /stats, /metrics), since those need several
+ * parts at once. Runs on the main thread, except the hooks, which run on
+ * libmicrohttpd's workers and only touch thread-safe calls.
+ */
+#include "gateway.h"
+#include "clock.h"
+#include "config.h"
+#include "connection.h"
+#include "dispatch_queue.h"
+#include "dispatcher.h"
+#include "event_store.h"
+#include "frame.h"
+#include "heartbeat.h"
+#include "http_server.h"
+#include "listener.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg_ops.h"
+#include "registry.h"
+#include "sequencer.h"
+#include "sse_frame.h"
+#include "xalloc.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct gateway {
+    const struct config *cfg; /* fixed after start */
+    char *instance_id;        /* fixed after start */
+    struct metrics metrics;
+    struct registry *registry;
+    struct dispatch_queue *queue;
+    struct event_store_pg *store_pg;
+    struct event_store_ops store;
+    struct dispatcher *dispatcher;
+    struct listener *listener;
+    struct heartbeat *heartbeat;
+    struct sequencer *sequencer;
+    struct web *web;
+    struct web_hooks hooks;
+    _Atomic bool shutting_down;
+    bool shut_down; /* main thread only */
+};
+
+static int hook_subscribe(void *ctx, struct connection *c, bool has_cursor, int64_t cursor)
+{
+    struct gateway *g = ctx;
+    if (atomic_load(&g->shutting_down))
+        return -1;
+    dispatch_queue_push(g->queue, dispatch_msg_connect(connection_ref(c), has_cursor, cursor));
+    return 0;
+}
+
+static void hook_unsubscribe(void *ctx, struct connection *c)
+{
+    struct gateway *g = ctx;
+    registry_remove(g->registry, c);
+}
+
+static bool hook_ready(void *ctx)
+{
+    struct gateway *g = ctx;
+    return !atomic_load(&g->shutting_down) && listener_connected(g->listener) &&
+           sequencer_db_ok(g->sequencer);
+}
+
+static void add_stream(void *arg, const char *stream, size_t subscribers)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "stream", stream);
+    cJSON_AddNumberToObject(o, "subscribers", (double)subscribers);
+    cJSON_AddItemToArray(arg, o);
+}
+
+static char *hook_stats_json(void *ctx)
+{
+    struct gateway *g = ctx;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "instance", g->instance_id);
+    cJSON_AddNumberToObject(root, "connections", (double)atomic_load(&g->metrics.connections));
+    cJSON_AddNumberToObject(root, "registered", (double)registry_connection_count(g->registry));
+    cJSON_AddBoolToObject(root, "listener_connected", listener_connected(g->listener));
+    cJSON_AddBoolToObject(root, "leader", sequencer_is_leader(g->sequencer));
+    cJSON_AddBoolToObject(root, "draining", atomic_load(&g->shutting_down));
+    cJSON_AddNumberToObject(root, "position", (double)dispatcher_position(g->dispatcher));
+    cJSON *queues = cJSON_AddObjectToObject(root, "queues");
+    cJSON_AddNumberToObject(queues, "dispatch", (double)dispatch_queue_depth(g->queue));
+    cJSON *streams = cJSON_AddArrayToObject(root, "streams");
+    registry_each_stream(g->registry, add_stream, streams);
+    char *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    char *copy = xstrdup(out);
+    cJSON_free(out);
+    return copy;
+}
+
+static char *hook_metrics_text(void *ctx)
+{
+    struct gateway *g = ctx;
+    struct metrics_gauges gauges = {
+        .streams = (int64_t)registry_stream_count(g->registry),
+        .dispatch_queue_depth = (int64_t)dispatch_queue_depth(g->queue),
+    };
+    return metrics_render(&g->metrics, &gauges);
+}
+
+static bool stream_in_use(void *ctx, const char *stream)
+{
+    return registry_stream_in_use(ctx, stream);
+}
+
+static int ensure_listen(void *ctx, const char *stream)
+{
+    return listener_ensure(ctx, stream);
+}
+
+static long open_connections(void *ctx)
+{
+    struct gateway *g = ctx;
+    return (long)atomic_load(&g->metrics.connections);
+}
+
+static char *make_instance_id(void)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host - 1);
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)clock();
+    return xasprintf("%s:%d:%06x", host, (int)getpid(), (unsigned)rand_r(&seed) & 0xffffff);
+}
+
+struct gateway *gateway_new(const struct config *cfg)
+{
+    struct gateway *g = xcalloc(1, sizeof *g);
+    g->cfg = cfg;
+    g->instance_id = make_instance_id();
+    log_set_instance(g->instance_id);
+    metrics_init(&g->metrics);
+    atomic_init(&g->shutting_down, false);
+    g->registry = registry_new();
+    g->queue = dispatch_queue_new();
+    g->store_pg = event_store_pg_new(cfg->database_url);
+    g->store = event_store_pg_ops(g->store_pg);
+
+    g->listener = listener_new(&(struct listener_deps){
+        .pg = &pg_ops_libpq,
+        .conninfo = cfg->database_url,
+        .queue = g->queue,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .stream_in_use = stream_in_use,
+        .stream_ctx = g->registry,
+        .health_check_ms = cfg->health_check_ms,
+    });
+    g->dispatcher = dispatcher_new(&(struct dispatcher_deps){
+        .queue = g->queue,
+        .registry = g->registry,
+        .store = &g->store,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .ensure_listen = ensure_listen,
+        .listen_ctx = g->listener,
+        .window_events = (size_t)cfg->window_events,
+        .retry_ms = cfg->retry_ms,
+    });
+    g->heartbeat = heartbeat_new(&(struct heartbeat_deps){
+        .registry = g->registry,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .interval_ms = cfg->heartbeat_ms,
+        .idle_timeout_ms = cfg->idle_timeout_ms,
+    });
+    g->sequencer = sequencer_new(&(struct sequencer_deps){
+        .conninfo = cfg->database_url,
+        .instance_id = g->instance_id,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .retention_ms = cfg->retention_ms,
+        .fleet_interval_ms = cfg->heartbeat_ms,
+        .connections = open_connections,
+        .connections_ctx = g,
+    });
+    g->hooks = (struct web_hooks){
+        .subscribe = hook_subscribe,
+        .unsubscribe = hook_unsubscribe,
+        .ready = hook_ready,
+        .stats_json = hook_stats_json,
+        .metrics_text = hook_metrics_text,
+        .ctx = g,
+    };
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    g->web = web_new(
+        &(struct web_config){
+            .listen = cfg->listen,
+            .threads = (unsigned)(cfg->threads > 0 ? cfg->threads : (cores > 0 ? cores : 1)),
+            .max_connections = (unsigned)cfg->max_connections,
+            .max_streams_per_connection = (size_t)cfg->max_streams_per_connection,
+            .max_queued_bytes = cfg->max_queued_bytes,
+            .retry_ms = (long)cfg->retry_ms,
+            .demo = cfg->demo,
+        },
+        &(struct web_deps){.hooks = &g->hooks, .metrics = &g->metrics, .clock = &system_clock});
+    return g;
+}
+
+int gateway_start(struct gateway *g)
+{
+    if (sequencer_start(g->sequencer) != 0 || listener_start(g->listener) != 0 ||
+        dispatcher_start(g->dispatcher) != 0 || heartbeat_start(g->heartbeat) != 0)
+        return -1;
+    if (web_start(g->web) != 0)
+        return -1;
+    log_info("gateway", "serving on %s (max %ld connections)", g->cfg->listen,
+             g->cfg->max_connections);
+    return 0;
+}
+
+/* Waits until every SSE socket has written its queue and ended, or the deadline. */
+static void wait_for_flush(struct gateway *g, int64_t deadline_ms)
+{
+    while (web_open_streams(g->web) > 0 && clock_now_ms(&system_clock) < deadline_ms) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void gateway_shutdown(struct gateway *g)
+{
+    if (g->shut_down)
+        return;
+    g->shut_down = true;
+    int64_t deadline = clock_now_ms(&system_clock) + g->cfg->drain_timeout_ms;
+    atomic_store(&g->shutting_down, true);
+    log_info("gateway", "shutting down: %zu connections", web_open_streams(g->web));
+    heartbeat_stop(g->heartbeat);
+    listener_stop(g->listener);
+    dispatcher_stop(g->dispatcher);
+
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    long spread = g->cfg->drain_spread_ms > 0 ? (long)g->cfg->drain_spread_ms : 1;
+    struct frame *sentinel =
+        sse_encode_sentinel(rand_r(&seed) % spread, "gateway:shutdown", "{\"reason\":\"drain\"}");
+    web_close_all(g->web, sentinel);
+    frame_unref(sentinel);
+    wait_for_flush(g, deadline);
+    web_stop(g->web);
+    sequencer_stop(g->sequencer);
+    log_info("gateway", "stopped");
+}
+
+void gateway_free(struct gateway *g)
+{
+    if (!g)
+        return;
+    gateway_shutdown(g);
+    web_free(g->web);
+    heartbeat_free(g->heartbeat);
+    dispatcher_free(g->dispatcher);
+    listener_free(g->listener);
+    sequencer_free(g->sequencer);
+    dispatch_queue_free(g->queue);
+    event_store_pg_free(g->store_pg);
+    registry_free(g->registry);
+    free(g->instance_id);
+    free(g);
+}

@@ -1,0 +1,46 @@
+/*
+ * gateway: the composition root. It builds every part with its collaborators
+ * injected, starts them in order and stops them in order. No other module
+ * calls another module's *_new (STYLE 2).
+ *
+ * DESIGN
+ *
+ *   publishers ── sse.publish() ──▶ sse.outbox ──(leader: sequencer thread)──▶ sse.events
+ *                                                    │ NOTIFY "sse#events"
+ *   PostgreSQL ──LISTEN conn──▶ listener thread ─────┴──▶ dispatch queue ──▶ dispatcher thread
+ *       ▲                         (health check,            ▲        │ (window, replay,
+ *       └──── read conn ◀─────────  reconnect)               │        │  fan-out of shared frames)
+ *                                                            │        ▼
+ *   browsers ◀── SSE ── web (MHD worker pool) ── connect ────┘    registry ◀── heartbeat thread
+ *                        suspend ◀── connection queues ◀── push + resume ──┘   (": hb", idle)
+ *
+ * Threads: sequencer (leader role, fleet row), listener (libevent loop on the
+ * LISTEN connection), dispatcher (the only thread that reads events and
+ * decides delivery order), heartbeat, and libmicrohttpd's worker pool.
+ *
+ * Start order: sequencer, listener, dispatcher, heartbeat, then the HTTP
+ * daemon accepts. Shutdown order: stop accepting subscriptions, heartbeat,
+ * listener, drain the dispatcher (every queued connect and wake is handled),
+ * then the gateway:shutdown sentinel to every socket, wait (bounded by
+ * --drain-timeout) for the sockets to flush, stop the HTTP daemon, and last
+ * the sequencer (resigning leadership, removing the fleet row).
+ *
+ * Lock order: registry mutex, then connection mutex. Nothing holds the
+ * registry mutex across socket I/O; libmicrohttpd's resume is called with no
+ * lock of ours held.
+ */
+#ifndef SSE_GATEWAY_H
+#define SSE_GATEWAY_H
+
+struct gateway;
+struct config;
+
+/* Builds and wires every part; starts no thread. cfg must outlive it. */
+struct gateway *gateway_new(const struct config *cfg);
+/* Starts the threads and the HTTP daemon. 0, or -1 (logged) on failure. */
+int gateway_start(struct gateway *g);
+/* The ordered shutdown above. Safe to call twice. Main thread. */
+void gateway_shutdown(struct gateway *g);
+void gateway_free(struct gateway *g);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * heartbeat: owns the thread that keeps idle subscribers alive and finds dead
+ * ones. Each tick takes a snapshot of the registry (references, so no
+ * connection is freed under us), then, without the registry lock, queues one
+ * shared ": hb" frame on every connection silent for the interval and closes
+ * connections that had no event for --idle-timeout. A write to a vanished
+ * client is what lets the HTTP layer notice it (a parked socket never does).
+ *
+ * Collaborators: registry (snapshot), clock (all idle times), metrics.
+ * Does not: write sockets itself, or decide anything about delivery order.
+ */
+#include "heartbeat.h"
+#include "clock.h"
+#include "connection.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "sse_frame.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct heartbeat {
+    struct heartbeat_deps deps; /* fixed after start */
+    struct frame *hb_frame;     /* fixed after start */
+    int64_t tick_ms;            /* fixed after start */
+    pthread_t thread;           /* fixed after start */
+    bool started;               /* owned by the caller of start/stop */
+    pthread_mutex_t mtx;
+    pthread_cond_t cond;       /* CLOCK_MONOTONIC */
+    bool stopping;             /* shared: guarded by mtx */
+    struct conn_list snapshot; /* owned by heartbeat thread */
+    struct conn_list resumes;  /* owned by heartbeat thread */
+};
+
+struct heartbeat *heartbeat_new(const struct heartbeat_deps *deps)
+{
+    struct heartbeat *h = xcalloc(1, sizeof *h);
+    h->deps = *deps;
+    h->hb_frame = sse_encode_heartbeat();
+    /* Ticking at half the interval bounds a heartbeat's lateness to half an
+     * interval; a second is fine-grained enough for idle timeouts. */
+    h->tick_ms = deps->interval_ms / 2;
+    if (h->tick_ms > 1000)
+        h->tick_ms = 1000;
+    if (h->tick_ms < 10)
+        h->tick_ms = 10;
+    pthread_condattr_t attr;
+    PTOK(pthread_condattr_init(&attr));
+    PTOK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
+    PTOK(pthread_cond_init(&h->cond, &attr));
+    PTOK(pthread_condattr_destroy(&attr));
+    PTOK(pthread_mutex_init(&h->mtx, NULL));
+    return h;
+}
+
+int heartbeat_tick(struct heartbeat *h)
+{
+    int64_t now = clock_now_ms(h->deps.clock);
+    int sent = 0;
+    registry_snapshot(h->deps.registry, &h->snapshot);
+    for (size_t i = 0; i < h->snapshot.len; i++) {
+        struct connection *c = h->snapshot.items[i];
+        if (h->deps.idle_timeout_ms > 0 &&
+            now - connection_last_event_ms(c) >= h->deps.idle_timeout_ms) {
+            if (connection_close(c, NULL))
+                conn_list_push(&h->resumes, connection_ref(c));
+            continue;
+        }
+        if (now - connection_last_push_ms(c) < h->deps.interval_ms)
+            continue;
+        enum conn_push_result r = connection_push(c, h->hb_frame, now, false);
+        if (r == CONN_PUSH_NEEDS_RESUME || r == CONN_PUSH_OVERFLOW)
+            conn_list_push(&h->resumes, connection_ref(c));
+        if (r == CONN_PUSH_QUEUED || r == CONN_PUSH_NEEDS_RESUME)
+            sent++;
+    }
+    conn_list_clear(&h->snapshot);
+    conn_list_resume_all(&h->resumes);
+    metrics_add(&h->deps.metrics->heartbeats, (uint64_t)sent);
+    return sent;
+}
+
+/* Waits one tick; returns false once stop was requested. */
+static bool wait_tick(struct heartbeat *h)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += h->tick_ms / 1000;
+    deadline.tv_nsec += (h->tick_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    PTOK(pthread_mutex_lock(&h->mtx));
+    while (!h->stopping) {
+        int rc = pthread_cond_timedwait(&h->cond, &h->mtx, &deadline);
+        if (rc == ETIMEDOUT)
+            break;
+        if (rc != 0)
+            ptok_fail("pthread_cond_timedwait", rc, __FILE__, __LINE__);
+    }
+    bool go_on = !h->stopping;
+    PTOK(pthread_mutex_unlock(&h->mtx));
+    return go_on;
+}
+
+static void *run(void *arg)
+{
+    struct heartbeat *h = arg;
+    while (wait_tick(h))
+        heartbeat_tick(h);
+    return NULL;
+}
+
+int heartbeat_start(struct heartbeat *h)
+{
+    if (pthread_create(&h->thread, NULL, run, h) != 0) {
+        log_error("heartbeat", "could not start thread");
+        return -1;
+    }
+    h->started = true;
+    return 0;
+}
+
+void heartbeat_stop(struct heartbeat *h)
+{
+    if (!h || !h->started)
+        return;
+    PTOK(pthread_mutex_lock(&h->mtx));
+    h->stopping = true;
+    PTOK(pthread_cond_broadcast(&h->cond));
+    PTOK(pthread_mutex_unlock(&h->mtx));
+    PTOK(pthread_join(h->thread, NULL));
+    h->started = false;
+}
+
+void heartbeat_free(struct heartbeat *h)
+{
+    if (!h)
+        return;
+    heartbeat_stop(h);
+    conn_list_free(&h->snapshot);
+    conn_list_free(&h->resumes);
+    frame_unref(h->hb_frame);
+    PTOK(pthread_cond_destroy(&h->cond));
+    PTOK(pthread_mutex_destroy(&h->mtx));
+    free(h);
+}

@@ -1,0 +1,119 @@
+/*
+ * connection: one SSE subscriber. Holds the subscribed streams, a FIFO of
+ * shared frames waiting to be written, and the suspend/resume handshake with
+ * the HTTP layer. Refcounted (STYLE 18): the registry holds one reference,
+ * every snapshot or in-flight message holds one, the HTTP request holds one;
+ * the last unref frees.
+ *
+ * Threads: frames are pushed by the dispatcher and heartbeat threads and read
+ * by an HTTP worker thread; every mutable field is guarded by the
+ * connection's own mutex. Lock order: registry mutex, then connection mutex.
+ */
+#ifndef SSE_CONNECTION_H
+#define SSE_CONNECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct connection;
+struct frame;
+
+/* How the connection reaches the socket that writes it; provided by web/. */
+struct conn_io_ops {
+    /* Called with the connection mutex held, from the HTTP worker inside
+     * connection_read(), when there is nothing to write: park the socket. */
+    void (*suspend)(void *io_ctx);
+    /* Called without any lock by whoever queued the first frame after a
+     * suspend: un-park the socket. Never called after connection_gone(). */
+    void (*resume)(void *io_ctx);
+};
+
+struct connection_params {
+    const char *const *streams; /* copied */
+    size_t nstreams;
+    size_t max_queued_bytes;      /* 0 = unlimited */
+    const struct conn_io_ops *io; /* borrowed, may be NULL until set */
+    void *io_ctx;
+    int64_t now_ms; /* creation time, from the injected clock */
+};
+
+enum conn_push_result {
+    CONN_PUSH_QUEUED,       /* queued; the socket is already awake */
+    CONN_PUSH_NEEDS_RESUME, /* queued; the caller must call connection_resume() */
+    CONN_PUSH_CLOSED,       /* dropped: the connection is closing or gone */
+    CONN_PUSH_OVERFLOW,     /* dropped and the connection was closed: over max_queued_bytes;
+                               the caller must call connection_resume() so the socket ends */
+};
+
+enum conn_read_result {
+    CONN_READ_SUSPENDED = 0, /* nothing to send; io->suspend was called */
+    CONN_READ_END = -1,      /* closing and everything queued was written: end the stream */
+};
+
+/* A new connection with refcount 1 (owned by the caller). Any thread. */
+struct connection *connection_new(const struct connection_params *p);
+/* Sets the io ops once the HTTP response exists; before the first push. */
+void connection_set_io(struct connection *c, const struct conn_io_ops *io, void *io_ctx);
+
+struct connection *connection_ref(struct connection *c);
+/* Drops one reference; frees on the last (queued frames are released).
+ * connection_unref(NULL) does nothing. Any thread. */
+void connection_unref(struct connection *c);
+
+uint64_t connection_id(const struct connection *c);
+size_t connection_stream_count(const struct connection *c);
+const char *connection_stream(const struct connection *c, size_t i);
+/* True if the connection subscribes to stream. */
+bool connection_has_stream(const struct connection *c, const char *stream);
+
+/* Queues a reference to f (the caller keeps its own). now_ms is the injected
+ * clock's time; counts_as_event says whether it resets the idle-timeout clock
+ * (durable and ephemeral events do, heartbeats do not). Any thread. */
+enum conn_push_result connection_push(struct connection *c, struct frame *f, int64_t now_ms,
+                                      bool counts_as_event);
+/* Un-parks the socket after a push returned NEEDS_RESUME or OVERFLOW. No locks held. */
+void connection_resume(struct connection *c);
+
+/* Queues the optional final frame, then marks the connection closing: the
+ * reader ends the stream once everything queued is written. Returns true if
+ * the caller must call connection_resume(). Idempotent. Any thread. */
+bool connection_close(struct connection *c, struct frame *final_frame);
+
+/* HTTP worker: copies queued bytes into buf (at most max). Returns the byte
+ * count (> 0), CONN_READ_SUSPENDED after parking the socket, or CONN_READ_END.
+ * On return *oldest_published_us is the commit time of the first event frame
+ * copied (0 if none), for the latency histogram. */
+long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms,
+                     int64_t *oldest_published_us);
+
+/* HTTP layer: the socket is gone; no io call happens after this returns. */
+void connection_gone(struct connection *c);
+bool connection_is_closed(struct connection *c); /* closing or gone */
+
+/* Time of the last push of any frame (heartbeat idleness), and of the last
+ * event frame (idle timeout), from the injected clock. */
+int64_t connection_last_push_ms(struct connection *c);
+int64_t connection_last_event_ms(struct connection *c);
+size_t connection_queued_bytes(struct connection *c);
+
+/* Registry bookkeeping: an opaque slot the registry owns, guarded by the
+ * registry mutex. Nobody else touches it. */
+void *connection_registry_slot(const struct connection *c);
+void connection_set_registry_slot(struct connection *c, void *slot);
+
+/* A growable list of connection references, for batched resumes and
+ * snapshots. Owned by one thread. */
+struct conn_list {
+    struct connection **items;
+    size_t len, cap;
+};
+/* Appends and takes ownership of one reference. */
+void conn_list_push(struct conn_list *l, struct connection *c);
+/* Calls connection_resume() on every entry, then unrefs all and empties the list. */
+void conn_list_resume_all(struct conn_list *l);
+/* Unrefs all entries and empties the list (keeps the storage). */
+void conn_list_clear(struct conn_list *l);
+void conn_list_free(struct conn_list *l);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * http_server: the HTTP adapter over libmicrohttpd (the only file that
+ * includes <microhttpd.h>, STYLE 3). Serves GET /events as SSE, /healthz,
+ * /readyz, /metrics, /stats and the demo page. Each SSE response is a
+ * content-reader callback over a struct connection that suspends the socket
+ * when its queue is empty and is resumed by whoever queues the next frame.
+ *
+ * Threads: libmicrohttpd's internal pool (config threads). The gateway reaches
+ * it through web_hooks; web_* functions are called by the gateway's thread.
+ */
+#ifndef SSE_HTTP_SERVER_H
+#define SSE_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct web;
+struct connection;
+struct frame;
+struct metrics;
+struct clock_ops;
+
+/* What the HTTP layer asks of the rest of the gateway. */
+struct web_hooks {
+    /* A new subscriber with its cursor: queue its connect. Takes one
+     * reference on success. Returns 0, or -1 once shutdown began (the client
+     * then gets the shutdown sentinel and is closed). Any HTTP worker. */
+    int (*subscribe)(void *ctx, struct connection *c, bool has_cursor, int64_t cursor);
+    /* The subscriber's socket is gone: drop it from the registry. */
+    void (*unsubscribe)(void *ctx, struct connection *c);
+    /* /readyz: database reachable and not draining. */
+    bool (*ready)(void *ctx);
+    /* /stats and /metrics bodies; the caller frees them. */
+    char *(*stats_json)(void *ctx);
+    char *(*metrics_text)(void *ctx);
+    void *ctx;
+};
+
+struct web_config {
+    const char *listen; /* "host:port" */
+    unsigned threads;
+    unsigned max_connections;
+    size_t max_streams_per_connection;
+    size_t max_queued_bytes;
+    long retry_ms;
+    bool demo;
+};
+
+struct web_deps {
+    const struct web_hooks *hooks;
+    struct metrics *metrics;
+    const struct clock_ops *clock;
+};
+
+/* Builds the server; binds nothing yet. Borrowed pointers must outlive it. */
+struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
+/* Binds and starts serving. 0 on success, -1 (logged) if the address is unusable. */
+int web_start(struct web *w);
+/* Queues final (may be NULL) on every open SSE connection and closes it, so
+ * each stream ends once its queue is written. Later subscriptions are refused
+ * with the same frame. Gateway thread. */
+void web_close_all(struct web *w, struct frame *final_frame);
+/* Open SSE responses right now. Any thread. */
+size_t web_open_streams(struct web *w);
+/* Stops the daemon; resumes anything still parked first (MHD forbids stopping
+ * with suspended connections). Safe to call twice. */
+void web_stop(struct web *w);
+void web_free(struct web *w);
+
+#endif
