@@ -1,0 +1,101 @@
+/*
+ * Unit tests of config: value parsers, flag forms, environment fallback,
+ * command-line precedence, and exit status 2 on bad input.
+ */
+#include "check.h"
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int parse(struct config *cfg, int argc, const char **argv)
+{
+    return config_parse(cfg, argc, (char **)argv);
+}
+
+static void test_durations_and_sizes(void)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        int64_t ms;
+    } durations[] = {{"15s", 0, 15000}, {"250ms", 0, 250}, {"2m", 0, 120000}, {"1h", 0, 3600000},
+                     {"3", 0, 3000},    {"1.5s", 0, 1500}, {"", -1, 0},       {"s", -1, 0},
+                     {"-1s", -1, 0},    {"5x", -1, 0},     {"5 s", -1, 0}};
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        int64_t ms = -7;
+        CHECK_EQ(config_parse_duration(durations[i].in, &ms), durations[i].rc);
+        if (durations[i].rc == 0)
+            CHECK_EQ(ms, durations[i].ms);
+    }
+    static const struct {
+        const char *in;
+        int rc;
+        size_t bytes;
+    } sizes[] = {{"64KiB", 0, 65536}, {"1MiB", 0, 1048576}, {"100", 0, 100}, {"2GiB", 0, 2147483648u},
+                 {"1KB", -1, 0},      {"", -1, 0},          {"-5", -1, 0}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t b = 7;
+        CHECK_EQ(config_parse_size(sizes[i].in, &b), sizes[i].rc);
+        if (sizes[i].rc == 0)
+            CHECK_EQ(b, sizes[i].bytes);
+    }
+}
+
+static void test_flags_env_and_precedence(void)
+{
+    struct config cfg;
+    setenv("DATABASE_URL", "postgresql://env/db", 1);
+    setenv("SSE_GATEWAY_HEARTBEAT", "3s", 1);
+    setenv("SSE_GATEWAY_LISTEN", "127.0.0.1:9000", 1);
+    const char *argv[] = {"sse-gateway", "serve", "--listen=127.0.0.1:9100", "--demo",
+                          "--max-queued-bytes", "64KiB", "--log-level", "debug"};
+    CHECK_EQ(parse(&cfg, 8, argv), 0);
+    CHECK_EQ(cfg.command, CMD_SERVE);
+    CHECK_STR(cfg.database_url, "postgresql://env/db");
+    CHECK_STR(cfg.listen, "127.0.0.1:9100"); /* the command line wins */
+    CHECK_EQ(cfg.heartbeat_ms, 3000);
+    CHECK_EQ(cfg.max_queued_bytes, 65536);
+    CHECK(cfg.demo);
+    CHECK_EQ(cfg.log_level, LOG_DEBUG);
+    CHECK_EQ(cfg.retry_ms, 2000); /* default */
+    config_clear(&cfg);
+    unsetenv("DATABASE_URL");
+    unsetenv("SSE_GATEWAY_HEARTBEAT");
+    unsetenv("SSE_GATEWAY_LISTEN");
+
+    const char *migrate[] = {"sse-gateway", "migrate", "--database-url", "x"};
+    CHECK_EQ(parse(&cfg, 4, migrate), 0);
+    CHECK_EQ(cfg.command, CMD_MIGRATE);
+    config_clear(&cfg);
+}
+
+static void test_bad_input_exits_2(void)
+{
+    struct config cfg;
+    const char *bad[][3] = {
+        {"sse-gateway", "--heartbeat", "soon"}, {"sse-gateway", "--no-such-flag", "1"},
+        {"sse-gateway", "frobnicate", ""},      {"sse-gateway", "--threads", "-2"},
+        {"sse-gateway", "--log-level", "loud"}, {"sse-gateway", "--heartbeat", "0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(parse(&cfg, 3, bad[i]), 2);
+        config_clear(&cfg);
+    }
+    const char *missing[] = {"sse-gateway", "--retry"};
+    CHECK_EQ(parse(&cfg, 2, missing), 2);
+    config_clear(&cfg);
+    setenv("SSE_GATEWAY_RETENTION", "forever", 1);
+    const char *plain[] = {"sse-gateway"};
+    CHECK_EQ(parse(&cfg, 1, plain), 2);
+    config_clear(&cfg);
+    unsetenv("SSE_GATEWAY_RETENTION");
+}
+
+int main(void)
+{
+    test_durations_and_sizes();
+    test_flags_env_and_precedence();
+    test_bad_input_exits_2();
+    return CHECK_DONE();
+}
