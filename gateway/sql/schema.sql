@@ -1,0 +1,142 @@
+-- sse schema (SPEC §5, §6). Idempotent: every object is created if missing or
+-- replaced; sse-gateway runs this whole file in one transaction under an
+-- advisory lock, so concurrent instances migrate one after the other.
+
+CREATE SCHEMA IF NOT EXISTS sse;
+
+CREATE TABLE IF NOT EXISTS sse.schema_version (version int NOT NULL);
+
+-- Publishers write here; positions are given later, by the leader, in commit order.
+CREATE TABLE IF NOT EXISTS sse.outbox (
+    id bigserial PRIMARY KEY,
+    txid bigint NOT NULL DEFAULT txid_current(),
+    stream text NOT NULL,
+    event text,
+    data text NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS outbox_txid ON sse.outbox (txid);
+
+CREATE TABLE IF NOT EXISTS sse.events (
+    position bigint PRIMARY KEY,
+    stream text NOT NULL,
+    event text,
+    data text NOT NULL,
+    published_at timestamptz NOT NULL,
+    sequenced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS events_stream_position ON sse.events (stream, position);
+CREATE INDEX IF NOT EXISTS events_sequenced_at ON sse.events (sequenced_at);
+
+-- Exactly one row. head: highest position given out (positions are contiguous).
+-- leader_sleeping: publishers wake the leader only while it sleeps.
+CREATE TABLE IF NOT EXISTS sse.state (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    head bigint NOT NULL DEFAULT 0,
+    pruned_through bigint NOT NULL DEFAULT 0,
+    leader_sleeping boolean NOT NULL DEFAULT true
+);
+INSERT INTO sse.state (one) VALUES (true) ON CONFLICT DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS sse.gateways (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    pid int NOT NULL,
+    started_at timestamptz NOT NULL,
+    last_seen timestamptz NOT NULL,
+    connections int NOT NULL DEFAULT 0,
+    draining boolean NOT NULL DEFAULT false,
+    leader boolean NOT NULL DEFAULT false
+);
+
+CREATE OR REPLACE FUNCTION sse._check_stream(stream text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF stream IS NULL OR stream !~ '^[A-Za-z0-9_.:/@-]{1,200}$' OR octet_length(stream) > 200 THEN
+        RAISE EXCEPTION 'sse: invalid stream name %: 1-200 bytes of A-Z a-z 0-9 _ - . : / @',
+            quote_literal(coalesce(stream, 'NULL')) USING ERRCODE = '22023';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION sse._check_event(event text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF event IS NOT NULL AND (event ~ '[\r\n]' OR event = '') THEN
+        RAISE EXCEPTION 'sse: invalid event type: no CR, LF or empty string' USING ERRCODE = '22023';
+    END IF;
+END $$;
+
+-- Durable, transactional publish: the event exists only if the caller commits.
+CREATE OR REPLACE FUNCTION sse.publish(stream text, data text, event text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sse._check_stream(stream);
+    PERFORM sse._check_event(event);
+    IF data IS NULL THEN
+        RAISE EXCEPTION 'sse: data must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO sse.outbox (stream, event, data) VALUES (stream, event, data);
+END $$;
+
+-- Ephemeral: delivered to whoever is connected now; nothing is stored.
+CREATE OR REPLACE FUNCTION sse.notify(stream text, data text, event text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sse._check_stream(stream);
+    PERFORM sse._check_event(event);
+    PERFORM pg_notify('sse#notify',
+        json_build_object('stream', stream, 'event', event, 'data', coalesce(data, ''))::text);
+END $$;
+
+CREATE OR REPLACE FUNCTION sse.head() RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT head FROM sse.state $$;
+
+-- At commit time (deferred), wake the leader, but only while it sleeps: a
+-- NOTIFY takes a global lock at commit, so notifying on every publish would
+-- serialize concurrent publishers' commits.
+CREATE OR REPLACE FUNCTION sse._wake_leader() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT leader_sleeping FROM sse.state) THEN
+        PERFORM pg_notify('sse#wake', '');
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS outbox_wake ON sse.outbox;
+CREATE CONSTRAINT TRIGGER outbox_wake AFTER INSERT ON sse.outbox
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sse._wake_leader();
+
+-- One batch, run by the leader in its own transaction: moves the outbox rows of
+-- whole committed transactions (all rows of one become visible together, so
+-- selecting by txid never splits one) into sse.events with consecutive
+-- positions, each transaction's events together and in publish order. The
+-- UPDATE of sse.state also serializes any two would-be leaders.
+CREATE OR REPLACE FUNCTION sse._sequence(max_rows int, OUT moved bigint, OUT new_head bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    old_head bigint;
+BEGIN
+    SELECT head INTO old_head FROM sse.state FOR UPDATE;
+    WITH batch AS (
+        DELETE FROM sse.outbox o
+        WHERE o.txid IN (SELECT DISTINCT s.txid
+                         FROM (SELECT txid FROM sse.outbox ORDER BY id LIMIT max_rows) s)
+        RETURNING o.id, o.txid, o.stream, o.event, o.data, o.published_at
+    ), ins AS (
+        INSERT INTO sse.events (position, stream, event, data, published_at)
+        SELECT old_head + row_number() OVER (ORDER BY b.txid, b.id), b.stream, b.event, b.data,
+               b.published_at
+        FROM batch b
+        RETURNING 1
+    )
+    SELECT count(*) INTO moved FROM ins;
+    new_head := old_head + moved;
+    IF moved > 0 THEN
+        UPDATE sse.state SET head = new_head, leader_sleeping = false;
+        PERFORM pg_notify('sse#events', new_head::text);
+    END IF;
+END $$;
+
+DELETE FROM sse.schema_version;
+INSERT INTO sse.schema_version VALUES (1);
