@@ -190,6 +190,23 @@ enum conn_push_result connection_push(struct connection *c, struct frame *f, int
     return r;
 }
 
+enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms)
+{
+    check(c);
+    enum conn_push_result r = CONN_PUSH_CLOSED;
+    PTOK(pthread_mutex_lock(&c->mtx));
+    if (!c->closing && !c->gone) {
+        enqueue(c, f);
+        r = take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
+    }
+    PTOK(pthread_mutex_unlock(&c->mtx));
+    if (r != CONN_PUSH_CLOSED) {
+        atomic_store_explicit(&c->last_push_ms, now_ms, memory_order_relaxed);
+        atomic_store_explicit(&c->last_event_ms, now_ms, memory_order_relaxed);
+    }
+    return r;
+}
+
 void connection_resume(struct connection *c)
 {
     check(c);

@@ -72,6 +72,10 @@ bool connection_has_stream(const struct connection *c, const char *stream);
  * (durable and ephemeral events do, heartbeats do not). Any thread. */
 enum conn_push_result connection_push(struct connection *c, struct frame *f, int64_t now_ms,
                                       bool counts_as_event);
+/* Like connection_push but exempt from max_queued_bytes: for a connect's
+ * replay, which would otherwise close the client on every reconnect when its
+ * backlog is large. Dispatcher thread. */
+enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms);
 /* Un-parks the socket after a push returned NEEDS_RESUME or OVERFLOW. No locks held. */
 void connection_resume(struct connection *c);
 

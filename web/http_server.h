@@ -57,6 +57,8 @@ struct web_deps {
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
 /* Binds and starts serving. 0 on success, -1 (logged) if the address is unusable. */
 int web_start(struct web *w);
+/* The bound TCP port (useful with port 0 in tests), or -1 before start. */
+int web_port(struct web *w);
 /* Queues final (may be NULL) on every open SSE connection and closes it, so
  * each stream ends once its queue is written. Later subscriptions are refused
  * with the same frame. Gateway thread. */

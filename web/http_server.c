@@ -1,0 +1,473 @@
+/*
+ * http_server: the HTTP adapter over libmicrohttpd, and the only file that
+ * includes <microhttpd.h>. Owns the daemon (an internal thread pool with
+ * epoll and suspend/resume), the list of open SSE responses, and the
+ * translation between MHD callbacks and struct connection:
+ *
+ *   reader callback  → connection_read(): copy queued frames, or park the
+ *                      socket with MHD_suspend_connection() when empty;
+ *   io resume        → MHD_resume_connection(), called by whoever queued;
+ *   response free    → the "connection gone" signal: unsubscribe, unref.
+ *
+ * Threads: MHD's workers run every callback here; web_* functions are called
+ * by the gateway's main thread. The list of open responses is guarded by mtx.
+ * Does not: decide delivery (the dispatcher does) or parse anything itself
+ * (query.c does, on the raw URI, because MHD's own argument parsing decodes
+ * %00 into a truncated C string).
+ */
+#include "http_server.h"
+#include "clock.h"
+#include "connection.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
+#include "query.h"
+#include "sse_frame.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define WEB_MAGIC 0x57454221u /* "WEB!" */
+#define REQ_MAGIC 0x52455121u /* "REQ!" */
+#define SUB_MAGIC 0x53554221u /* "SUB!" */
+
+/* Bytes MHD may hand the reader at once. MHD allocates it per response, that
+ * is per subscriber, so it stays small; a backlog larger than this goes out in
+ * a few chunks. */
+#define READER_BLOCK 4096
+/* Per-connection memory pool: request headers, response headers and the
+ * chunked write buffer. 8 KiB leaves room for a JWT cookie in the request
+ * while keeping an idle connection under about 10 KiB (NOTES trap 6). */
+#define CONNECTION_MEMORY 8192
+/* Requests not yet answered (slowloris, idle keep-alive) are cut after this.
+ * Suspended SSE responses are not subject to it; heartbeats reap those. */
+#define REQUEST_TIMEOUT_S 30
+/* Extra sockets beyond --max-connections for health, metrics and the
+ * over-capacity answers themselves: MHD stops accepting at its limit instead
+ * of refusing (NOTES trap 4), so we shed load ourselves below it. */
+#define CONTROL_MARGIN 32
+/* MHD's own error lines per second (trap 10: a line per dead suspended socket). */
+#define MHD_LOG_PER_SECOND 5
+
+struct sub;
+
+struct web {
+    unsigned magic;
+    struct web_config cfg; /* fixed after start */
+    struct web_deps deps;  /* fixed after start */
+    struct MHD_Daemon *daemon;
+    int port;
+    pthread_mutex_t mtx;
+    struct sub *subs;    /* guarded by mtx: open SSE responses */
+    size_t nsubs;        /* guarded by mtx */
+    bool closing;        /* guarded by mtx: web_close_all ran */
+    struct frame *final; /* guarded by mtx: what late subscribers get */
+    _Atomic int64_t log_second;
+    _Atomic int log_count;
+};
+
+/* Per request, from the URI logger until MHD reports completion. */
+struct request {
+    unsigned magic;
+    char *uri; /* raw, undecoded */
+};
+
+/* Per SSE response. */
+struct sub {
+    unsigned magic;
+    struct web *web;
+    struct connection *conn; /* the response's reference */
+    struct MHD_Connection *mhd;
+    struct sub *prev, *next; /* guarded by web->mtx */
+};
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    struct web *w = cls;
+    int64_t now = (int64_t)time(NULL);
+    if (atomic_exchange(&w->log_second, now) != now)
+        atomic_store(&w->log_count, 0);
+    if (atomic_fetch_add(&w->log_count, 1) >= MHD_LOG_PER_SECOND)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = '\0';
+    log_warn("http", "libmicrohttpd: %s", line);
+}
+
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct request *req = xcalloc(1, sizeof *req);
+    req->magic = REQ_MAGIC;
+    req->uri = xstrdup(uri ? uri : "");
+    return req;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct request *req = *req_cls;
+    if (!req)
+        return;
+    assert(req->magic == REQ_MAGIC);
+    free(req->uri);
+    req->magic = 0;
+    free(req);
+    *req_cls = NULL;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
+                               const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *message)
+{
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", message);
+    return respond(c, status, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result respond_owned(struct MHD_Connection *c, const char *type, char *body)
+{
+    enum MHD_Result r = respond(c, MHD_HTTP_OK, type, body, strlen(body));
+    free(body);
+    return r;
+}
+
+static void io_suspend(void *ctx)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    MHD_suspend_connection(s->mhd);
+}
+
+static void io_resume(void *ctx)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    MHD_resume_connection(s->mhd);
+}
+
+static const struct conn_io_ops mhd_io = {io_suspend, io_resume};
+
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct sub *s = cls;
+    assert(s->magic == SUB_MAGIC);
+    struct web *w = s->web;
+    int64_t published_us;
+    long n = connection_read(s->conn, buf, max, clock_now_ms(w->deps.clock), &published_us);
+    if (n > 0) {
+        metrics_add(&w->deps.metrics->delivered_bytes, (uint64_t)n);
+        if (published_us)
+            metrics_observe_latency(w->deps.metrics, clock_wall_us(w->deps.clock) - published_us);
+        return n;
+    }
+    /* 0 only ever after parking the socket: returning 0 unparked busy-loops (trap 1). */
+    return n == CONN_READ_SUSPENDED ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The response is gone, so is the socket: the one place a subscriber ends. */
+static void sse_free(void *cls)
+{
+    struct sub *s = cls;
+    assert(s->magic == SUB_MAGIC);
+    struct web *w = s->web;
+    connection_gone(s->conn);
+    w->deps.hooks->unsubscribe(w->deps.hooks->ctx, s->conn);
+    PTOK(pthread_mutex_lock(&w->mtx));
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    w->nsubs--;
+    PTOK(pthread_mutex_unlock(&w->mtx));
+    atomic_fetch_sub(&w->deps.metrics->connections, 1);
+    connection_unref(s->conn);
+    s->magic = 0;
+    free(s);
+}
+
+static long jittered_retry(long base)
+{
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    return base / 2 + (base > 0 ? rand_r(&seed) % base : 0);
+}
+
+static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
+                                    const struct request *req)
+{
+    struct metrics *m = w->deps.metrics;
+    const char *q = strchr(req->uri, '?');
+    struct sub_request sr;
+    const char *why;
+    enum query_status st = query_parse_subscription(q ? q + 1 : "", q ? strlen(q + 1) : 0,
+                                                    w->cfg.max_streams_per_connection, &sr, &why);
+    if (st != QUERY_OK) {
+        metrics_add(&m->connections_rejected, 1);
+        log_info("http", "rejected a subscription: %s", why);
+        return respond_error(mc, MHD_HTTP_BAD_REQUEST, why);
+    }
+    /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
+    const char *header = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Last-Event-ID");
+    int64_t from_header;
+    if (header && cursor_parse(header, strlen(header), &from_header) == 0) {
+        sr.has_cursor = true;
+        sr.cursor = from_header;
+    }
+
+    struct sub *s = xcalloc(1, sizeof *s);
+    s->magic = SUB_MAGIC;
+    s->web = w;
+    s->mhd = mc;
+    s->conn = connection_new(&(struct connection_params){
+        .streams = (const char *const *)sr.streams,
+        .nstreams = sr.nstreams,
+        .max_queued_bytes = w->cfg.max_queued_bytes,
+        .io = &mhd_io,
+        .io_ctx = s,
+        .now_ms = clock_now_ms(w->deps.clock),
+    });
+    bool has_cursor = sr.has_cursor;
+    int64_t cursor = sr.cursor;
+    sub_request_clear(&sr);
+    struct frame *preamble = sse_encode_preamble(w->cfg.retry_ms);
+    connection_push(s->conn, preamble, clock_now_ms(w->deps.clock), false);
+    frame_unref(preamble);
+
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READER_BLOCK, sse_reader, s, sse_free);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+
+    PTOK(pthread_mutex_lock(&w->mtx));
+    s->next = w->subs;
+    if (w->subs)
+        w->subs->prev = s;
+    w->subs = s;
+    w->nsubs++;
+    bool closing = w->closing;
+    bool over = w->nsubs > w->cfg.max_connections;
+    struct frame *final = closing && w->final ? frame_ref(w->final) : NULL;
+    PTOK(pthread_mutex_unlock(&w->mtx));
+    atomic_fetch_add(&m->connections, 1);
+
+    enum MHD_Result ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    if (ret != MHD_YES)
+        return ret; /* MHD frees the response, and with it the sub */
+    if (over && !closing) {
+        /* Over capacity: 200 + a jittered retry + gateway:overloaded, never a
+         * 5xx, which a browser's EventSource would treat as final. */
+        final = sse_encode_sentinel(jittered_retry(w->cfg.retry_ms), "gateway:overloaded",
+                                    "{\"reason\":\"capacity\"}");
+        metrics_add(&m->connections_overloaded, 1);
+        closing = true;
+    } else if (!closing &&
+               w->deps.hooks->subscribe(w->deps.hooks->ctx, s->conn, has_cursor, cursor) != 0) {
+        closing = true;
+    }
+    if (closing) {
+        if (!final && !over)
+            final = sse_encode_sentinel(jittered_retry(w->cfg.retry_ms), "gateway:shutdown",
+                                        "{\"reason\":\"drain\"}");
+        if (!over)
+            metrics_add(&m->connections_draining, 1);
+        connection_close(s->conn, final);
+    } else {
+        metrics_add(&m->connections_accepted, 1);
+    }
+    frame_unref(final);
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    (void)upload_data;
+    struct web *w = cls;
+    assert(w->magic == WEB_MAGIC);
+    struct request *req = *req_cls;
+    assert(req && req->magic == REQ_MAGIC);
+    *upload_data_size = 0; /* no endpoint here takes a body: discard it */
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    const struct web_hooks *h = w->deps.hooks;
+    static const char *const known[] = {"/events", "/healthz", "/readyz", "/metrics", "/stats"};
+    bool is_known = w->cfg.demo && strcmp(url, "/") == 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        is_known = is_known || strcmp(url, known[i]) == 0;
+    if (!is_known)
+        return respond_error(mc, MHD_HTTP_NOT_FOUND, "not found");
+    if (!get && !(head && strcmp(url, "/events") != 0))
+        return respond_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    if (strcmp(url, "/events") == 0)
+        return serve_events(w, mc, req);
+    if (strcmp(url, "/healthz") == 0)
+        return respond(mc, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
+    if (strcmp(url, "/readyz") == 0)
+        return h->ready(h->ctx)
+                   ? respond(mc, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
+                   : respond_error(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
+    if (strcmp(url, "/metrics") == 0)
+        return respond_owned(mc, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
+    if (strcmp(url, "/stats") == 0)
+        return respond_owned(mc, "application/json", h->stats_json(h->ctx));
+    extern const char demo_page_html[];
+    extern const size_t demo_page_html_len;
+    return respond(mc, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html, demo_page_html_len);
+}
+
+struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
+{
+    struct web *w = xcalloc(1, sizeof *w);
+    w->magic = WEB_MAGIC;
+    w->cfg = *cfg;
+    w->cfg.listen = xstrdup(cfg->listen);
+    w->deps = *deps;
+    w->port = -1;
+    PTOK(pthread_mutex_init(&w->mtx, NULL));
+    return w;
+}
+
+/* "host:port" or "[v6]:port" → a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *out, bool *v6)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *h = host;
+    if (h[0] == '[') {
+        h++;
+        size_t n = strlen(h);
+        if (!n || h[n - 1] != ']')
+            return -1;
+        h[n - 1] = '\0';
+    }
+    struct addrinfo hints = {.ai_flags = AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    if (getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai) != 0)
+        return -1;
+    memcpy(out, ai->ai_addr, ai->ai_addrlen);
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int web_start(struct web *w)
+{
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (parse_listen(w->cfg.listen, &addr, &v6) != 0) {
+        log_error("http", "cannot use listen address %s", w->cfg.listen);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
+    w->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, w,
+        /* First, so that MHD routes even its option-parsing messages here. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        w->cfg.max_connections + CONTROL_MARGIN, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REQUEST_TIMEOUT_S,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, w, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+        w, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    if (!w->daemon) {
+        log_error("http", "could not listen on %s", w->cfg.listen);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    w->port = info ? (int)info->port : -1;
+    return 0;
+}
+
+int web_port(struct web *w)
+{
+    return w->port;
+}
+
+void web_close_all(struct web *w, struct frame *final_frame)
+{
+    struct conn_list open = {0};
+    PTOK(pthread_mutex_lock(&w->mtx));
+    if (!w->closing) {
+        w->closing = true;
+        w->final = final_frame ? frame_ref(final_frame) : NULL;
+    }
+    for (struct sub *s = w->subs; s; s = s->next)
+        conn_list_push(&open, connection_ref(s->conn));
+    PTOK(pthread_mutex_unlock(&w->mtx));
+    for (size_t i = 0; i < open.len; i++)
+        if (connection_close(open.items[i], final_frame))
+            connection_resume(open.items[i]);
+    conn_list_free(&open);
+}
+
+size_t web_open_streams(struct web *w)
+{
+    PTOK(pthread_mutex_lock(&w->mtx));
+    size_t n = w->nsubs;
+    PTOK(pthread_mutex_unlock(&w->mtx));
+    return n;
+}
+
+void web_stop(struct web *w)
+{
+    if (!w || !w->daemon)
+        return;
+    /* MHD forbids stopping with parked sockets: closing resumes every one. */
+    web_close_all(w, NULL);
+    MHD_stop_daemon(w->daemon);
+    w->daemon = NULL;
+}
+
+void web_free(struct web *w)
+{
+    if (!w)
+        return;
+    web_stop(w);
+    frame_unref(w->final);
+    free((char *)w->cfg.listen);
+    PTOK(pthread_mutex_destroy(&w->mtx));
+    w->magic = 0;
+    free(w);
+}
