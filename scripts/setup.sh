@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Shared set-up of the run and test commands, on Debian 12 as root: installs
+# the Debian packages that are missing (one apt-get update, only if needed),
+# the integration tests' npm packages, and builds into the given folder.
+# Usage: scripts/setup.sh BUILD_DIR [extra cmake args...]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:?usage: setup.sh BUILD_DIR [cmake args...]}
+shift
+
+packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+  libmicrohttpd-dev libevent-dev libcjson-dev libjwt-dev libpq-dev
+  postgresql postgresql-client nodejs npm chromium)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d "$here/tests/integration/node_modules/eventsource" ] ||
+   [ "$here/tests/integration/package.json" -nt "$here/tests/integration/node_modules" ]; then
+  echo "setup: installing the integration tests' npm packages"
+  (cd "$here/tests/integration" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$here/tests/integration/node_modules"
+fi
+
+cmake -S "$here" -B "$here/$build" -DWERROR=ON "$@" >/dev/null
+cmake --build "$here/$build" -j"$(nproc)" 2>&1 | grep -E "error|warning|Error" || true
+test -x "$here/$build/sse-gateway" || { echo "setup: build failed" >&2; exit 1; }

@@ -1,0 +1,212 @@
+// Integration harness: a private PostgreSQL cluster per test file, real
+// sse-gateway processes, real sockets and clients, condition waits with
+// timeouts (never sleep-and-hope), and a tiny runner that ends with
+// "N passed, N failed" and a non-zero exit on failure.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { EventSource } from 'eventsource';
+
+export const BIN = process.env.SSE_GATEWAY_BIN || path.resolve('build/sse-gateway');
+const PG_BIN = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin`).pop();
+const cleanups = [];
+
+export function onCleanup(fn) { cleanups.push(fn); }
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(cond, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try { last = await cond(); if (last) return last; } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
+    await sleep(20);
+  }
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+const asPostgres = (cmd, args) => execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
+
+// A private cluster on a free port, removed at exit.
+export async function startPostgres() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-it-pg-'));
+  fs.chmodSync(dir, 0o755);
+  execFileSync('chown', ['postgres:', dir]);
+  const data = path.join(dir, 'data');
+  asPostgres(`${PG_BIN}/initdb`, ['-D', data, '--auth=trust', '--username=postgres', '-E', 'UTF8']);
+  const port = await freePort();
+  const opts = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off -c full_page_writes=off -c max_connections=300`;
+  const db = {
+    dir, port,
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    start() { asPostgres(`${PG_BIN}/pg_ctl`, ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', opts, 'start']); },
+    stop(mode = 'fast') { try { asPostgres(`${PG_BIN}/pg_ctl`, ['-D', data, '-m', mode, '-w', 'stop']); } catch { /* already down */ } },
+  };
+  db.start();
+  onCleanup(() => { db.stop('immediate'); fs.rmSync(dir, { recursive: true, force: true }); });
+  return db;
+}
+
+export async function sqlClient(url) {
+  const c = new pg.Client({ connectionString: url, application_name: 'sse-it' });
+  await c.connect();
+  onCleanup(() => c.end().catch(() => {}));
+  return c;
+}
+
+export async function httpGet(base, p, headers = {}) {
+  const r = await fetch(base + p, { headers });
+  return { status: r.status, headers: r.headers, body: await r.text() };
+}
+
+// A real sse-gateway process on a free port; its log is printed if a test fails.
+export async function startGateway(dbUrl, args = [], { port } = {}) {
+  port = port || await freePort();
+  const logPath = path.join(os.tmpdir(), `sse-it-gw-${process.pid}-${port}-${Date.now()}.log`);
+  const log = fs.openSync(logPath, 'w');
+  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--database-url', dbUrl,
+    '--health-check', '1s', ...args], { stdio: ['ignore', log, log] });
+  const gw = {
+    port, proc, logPath,
+    base: `http://127.0.0.1:${port}`,
+    exited: new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal }))),
+    log: () => fs.readFileSync(logPath, 'utf8'),
+    async stop(signal = 'SIGTERM') { if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal); return gw.exited; },
+  };
+  gateways.push(gw);
+  onCleanup(async () => { if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGKILL'); await gw.exited; } });
+  await waitFor(async () => (await httpGet(gw.base, '/readyz')).status === 200, 20000, `gateway on ${port} ready`);
+  return gw;
+}
+const gateways = [];
+
+// Parses SSE text into records {id, event, data, comment}; returns the unparsed rest.
+export function parseSse(text, out) {
+  const blocks = text.split(/\r\n\r\n|\n\n|\r\r/);
+  const rest = blocks.pop();
+  for (const block of blocks) {
+    const rec = { id: undefined, event: undefined, data: [], comments: [], retry: undefined };
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (line.startsWith(':')) { rec.comments.push(line.slice(1).trim()); continue; }
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      let value = i < 0 ? '' : line.slice(i + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'id') rec.id = value;
+      else if (field === 'event') rec.event = value;
+      else if (field === 'data') rec.data.push(value);
+      else if (field === 'retry') rec.retry = Number(value);
+    }
+    out.push({ ...rec, data: rec.data.length ? rec.data.join('\n') : undefined, raw: block });
+  }
+  return rest;
+}
+
+// A raw HTTP/1.1 SSE client: exact bytes, headers, chunked decoding, EOF.
+export function rawSse(port, target, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const c = { status: 0, headers: {}, records: [], body: '', ended: false, sock, chunkedDone: false };
+    let buf = Buffer.alloc(0), headDone = false, text = '';
+    const hdrs = Object.entries({ Host: `127.0.0.1:${port}`, Accept: 'text/event-stream', ...headers })
+      .map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    sock.on('connect', () => sock.write(`GET ${target} HTTP/1.1\r\n${hdrs}\r\n`));
+    sock.on('error', (e) => { if (!headDone) reject(e); c.ended = true; });
+    sock.on('close', () => { c.ended = true; });
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!headDone) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+        c.status = Number(lines[0].split(' ')[1]);
+        for (const l of lines.slice(1)) { const i = l.indexOf(':'); c.headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim(); }
+        buf = buf.subarray(end + 4);
+        headDone = true;
+        resolve(c);
+      }
+      if (c.headers['transfer-encoding'] !== 'chunked') {
+        c.body += buf.toString('utf8'); text += buf.toString('utf8'); buf = Buffer.alloc(0);
+      } else {
+        for (;;) {
+          const eol = buf.indexOf('\r\n');
+          if (eol < 0) break;
+          const size = parseInt(buf.subarray(0, eol).toString('latin1'), 16);
+          if (size === 0) { c.chunkedDone = true; buf = Buffer.alloc(0); break; }
+          if (buf.length < eol + 2 + size + 2) break;
+          const chunk = buf.subarray(eol + 2, eol + 2 + size).toString('utf8');
+          c.body += chunk; text += chunk;
+          buf = buf.subarray(eol + 2 + size + 2);
+        }
+      }
+      text = parseSse(text, c.records);
+    });
+    c.close = () => sock.destroy();
+    onCleanup(() => sock.destroy());
+  });
+}
+
+// An npm `eventsource` client that records every event (typed ones too) and reconnects by itself.
+export function esClient(url, { lastEventId, types = [] } = {}) {
+  const c = { events: [], errors: 0, opens: 0 };
+  const fetchWithHeader = (input, init) => fetch(input, {
+    ...init,
+    headers: { ...(init?.headers || {}), ...(lastEventId !== undefined && !init?.headers?.['Last-Event-ID'] ? { 'Last-Event-ID': String(lastEventId) } : {}) },
+  });
+  const es = new EventSource(url, { fetch: fetchWithHeader });
+  const record = (e) => c.events.push({ id: e.lastEventId, type: e.type, data: e.data });
+  es.onmessage = record;
+  for (const t of types) es.addEventListener(t, record);
+  es.onerror = () => { c.errors++; };
+  es.onopen = () => { c.opens++; };
+  c.es = es;
+  c.close = () => es.close();
+  onCleanup(() => es.close());
+  return c;
+}
+
+// The runner: sequential tests, cleanup at exit, a summary line.
+const tests = [];
+export function test(name, fn) { tests.push({ name, fn }); }
+export function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
+export function assertEq(a, b, msg) {
+  const sa = JSON.stringify(a), sb = JSON.stringify(b);
+  if (sa !== sb) throw new Error(`assertion failed: ${msg}\n  got:      ${sa.slice(0, 800)}\n  expected: ${sb.slice(0, 800)}`);
+}
+
+async function runCleanups() {
+  while (cleanups.length) { try { await cleanups.pop()(); } catch { /* best effort */ } }
+}
+
+export async function run() {
+  let passed = 0, failed = 0;
+  const hardLimit = setTimeout(() => { console.error('test file exceeded its time limit'); process.exit(1); }, 170000);
+  for (const t of tests) {
+    const started = Date.now();
+    try {
+      await t.fn();
+      passed++;
+      console.log(`ok - ${t.name} (${Date.now() - started} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`FAILED - ${t.name}: ${e.stack || e}`);
+      for (const gw of gateways) console.log(`--- gateway ${gw.port} log (tail) ---\n${gw.log().split('\n').slice(-40).join('\n')}`);
+    }
+  }
+  await runCleanups();
+  clearTimeout(hardLimit);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+process.on('SIGINT', async () => { await runCleanups(); process.exit(130); });
