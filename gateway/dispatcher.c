@@ -249,6 +249,7 @@ static void handle_connect(struct dispatcher *d, struct dispatch_msg *m)
     struct connection *c = m->conn;
     if (connection_is_closed(c))
         return;
+    learn_position(d); /* on failure the connect is held below */
     if (d->deps.ensure_listen)
         for (size_t i = 0; i < connection_stream_count(c); i++)
             d->deps.ensure_listen(d->deps.listen_ctx, connection_stream(c, i));

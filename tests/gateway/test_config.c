@@ -32,8 +32,9 @@ static void test_durations_and_sizes(void)
         const char *in;
         int rc;
         size_t bytes;
-    } sizes[] = {{"64KiB", 0, 65536}, {"1MiB", 0, 1048576}, {"100", 0, 100}, {"2GiB", 0, 2147483648u},
-                 {"1KB", -1, 0},      {"", -1, 0},          {"-5", -1, 0}};
+    } sizes[] = {
+        {"64KiB", 0, 65536}, {"1MiB", 0, 1048576}, {"100", 0, 100}, {"2GiB", 0, 2147483648u},
+        {"1KB", -1, 0},      {"", -1, 0},          {"-5", -1, 0}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t b = 7;
         CHECK_EQ(config_parse_size(sizes[i].in, &b), sizes[i].rc);
@@ -48,8 +49,9 @@ static void test_flags_env_and_precedence(void)
     setenv("DATABASE_URL", "postgresql://env/db", 1);
     setenv("SSE_GATEWAY_HEARTBEAT", "3s", 1);
     setenv("SSE_GATEWAY_LISTEN", "127.0.0.1:9000", 1);
-    const char *argv[] = {"sse-gateway", "serve", "--listen=127.0.0.1:9100", "--demo",
-                          "--max-queued-bytes", "64KiB", "--log-level", "debug"};
+    const char *argv[] = {
+        "sse-gateway", "serve", "--listen=127.0.0.1:9100", "--demo", "--max-queued-bytes", "64KiB",
+        "--log-level", "debug"};
     CHECK_EQ(parse(&cfg, 8, argv), 0);
     CHECK_EQ(cfg.command, CMD_SERVE);
     CHECK_STR(cfg.database_url, "postgresql://env/db");

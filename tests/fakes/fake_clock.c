@@ -1,0 +1,18 @@
+/* fake_clock: time moves only when the test moves it. */
+#include "fake_clock.h"
+
+static int64_t now_ms(void *ctx)
+{
+    return ((struct fake_clock *)ctx)->now_ms;
+}
+
+static int64_t wall_us(void *ctx)
+{
+    return ((struct fake_clock *)ctx)->now_ms * 1000;
+}
+
+void fake_clock_init(struct fake_clock *fc, int64_t start_ms)
+{
+    fc->now_ms = start_ms;
+    fc->ops = (struct clock_ops){now_ms, wall_us, fc};
+}
