@@ -33,6 +33,7 @@ struct connection {
     size_t nstreams;              /* fixed after start */
     size_t max_queued_bytes;      /* fixed after start */
     const struct conn_io_ops *io; /* fixed once set */
+    void (*io_release)(void *);   /* fixed after start */
     void *io_ctx;                 /* fixed once set */
     void *registry_slot;          /* guarded by the registry mutex */
     pthread_mutex_t mtx;
@@ -66,6 +67,7 @@ struct connection *connection_new(const struct connection_params *p)
     c->max_queued_bytes = p->max_queued_bytes;
     c->io = p->io;
     c->io_ctx = p->io_ctx;
+    c->io_release = p->io_release;
     atomic_init(&c->last_push_ms, p->now_ms);
     atomic_init(&c->last_event_ms, p->now_ms);
     PTOK(pthread_mutex_init(&c->mtx, NULL));
@@ -109,6 +111,8 @@ void connection_unref(struct connection *c)
         free(c->streams[i]);
     free(c->streams);
     PTOK(pthread_mutex_destroy(&c->mtx));
+    if (c->io_release)
+        c->io_release(c->io_ctx);
     c->magic = 0;
     free(c);
 }

@@ -35,6 +35,9 @@ struct connection_params {
     size_t max_queued_bytes;      /* 0 = unlimited */
     const struct conn_io_ops *io; /* borrowed, may be NULL until set */
     void *io_ctx;
+    /* Called with io_ctx when the connection is freed, so io_ctx outlives
+     * every io call made through a reference (may be NULL). */
+    void (*io_release)(void *io_ctx);
     int64_t now_ms; /* creation time, from the injected clock */
 };
 

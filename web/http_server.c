@@ -196,6 +196,16 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
     return n == CONN_READ_SUSPENDED ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+/* Frees the sub with its connection's last reference: a thread still holding
+ * a reference may be inside io_resume() reading it. */
+static void sub_release(void *ctx)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    s->magic = 0;
+    free(s);
+}
+
 /* The response is gone, so is the socket: the one place a subscriber ends. */
 static void sse_free(void *cls)
 {
@@ -214,9 +224,7 @@ static void sse_free(void *cls)
     w->nsubs--;
     PTOK(pthread_mutex_unlock(&w->mtx));
     atomic_fetch_sub(&w->deps.metrics->connections, 1);
-    connection_unref(s->conn);
-    s->magic = 0;
-    free(s);
+    connection_unref(s->conn); /* may free s through sub_release */
 }
 
 static long jittered_retry(long base)
@@ -257,6 +265,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
         .max_queued_bytes = w->cfg.max_queued_bytes,
         .io = &mhd_io,
         .io_ctx = s,
+        .io_release = sub_release,
         .now_ms = clock_now_ms(w->deps.clock),
     });
     bool has_cursor = sr.has_cursor;
