@@ -9,12 +9,16 @@ build=${1:?usage: setup.sh BUILD_DIR [cmake args...]}
 shift
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-  libmicrohttpd-dev libevent-dev libcjson-dev libjwt-dev libpq-dev
-  postgresql postgresql-client nodejs npm chromium)
+  libmicrohttpd-dev libevent-dev libcjson-dev libjwt-dev libpq-dev postgresql chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# Tools that may come from elsewhere than Debian's packages (a newer Node.js
+# ships its own npm, which conflicts with Debian's): install only if absent.
+command -v psql >/dev/null || missing+=(postgresql-client)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
