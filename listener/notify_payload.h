@@ -8,17 +8,21 @@
 
 #include <stddef.h>
 
+/* Plain data, public so the caller can read the fields; every string is a heap
+ * copy owned by the struct and none contains a NUL byte. */
 struct notify_payload {
-    char *stream; /* valid stream name */
-    char *event;  /* NULL when absent or null */
+    char *stream; /* valid stream name (web/query.h stream_name_valid) */
+    char *event;  /* NULL when absent, null or ""; never contains CR or LF */
     char *data;
-    size_t data_len;
+    size_t data_len; /* strlen(data) */
 };
 
-/* Parses payload[0..len). 0 with *out filled (free with notify_payload_clear),
- * or -1 with *reason set to a static one-line explanation. */
+/* Parses payload[0..len) (need not be NUL-terminated). 0 with *out filled
+ * (free with notify_payload_clear), or -1 with *out empty and *reason set to
+ * a static one-line explanation. Any thread. */
 int notify_payload_parse(const char *payload, size_t len, struct notify_payload *out,
                          const char **reason);
+/* Frees the strings of p and empties it; safe on an empty struct. */
 void notify_payload_clear(struct notify_payload *p);
 
 #endif

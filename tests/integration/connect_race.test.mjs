@@ -24,6 +24,8 @@ test('subscribers connecting mid-stream with cursors get exactly the events afte
   await sleep(300);
   stop = true;
   await Promise.all(publishers);
+  // Committed events get their positions from the leader shortly after: wait for all of them.
+  await waitFor(async () => (await sql.query('SELECT count(*)::int AS n FROM sse.outbox')).rows[0].n === 0, 10000, 'sequencing');
   const { rows } = await sql.query("SELECT position FROM sse.events WHERE stream = 'race' ORDER BY position");
   const all = rows.map((r) => Number(r.position));
   assert(all.length > 200, `publishers ran (${all.length} events)`);

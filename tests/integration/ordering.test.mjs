@@ -51,6 +51,8 @@ test('every subscriber gets exactly the committed events of its streams, in orde
   const committed = [];
   await Promise.all(Array.from({ length: 8 }, (_, p) => publisher(p, 300, committed)));
   const sql = await sqlClient(db.url);
+  // Committed events get their positions from the leader shortly after: wait for all of them.
+  await waitFor(async () => (await sql.query('SELECT count(*)::int AS n FROM sse.outbox')).rows[0].n === 0, 10000, 'sequencing');
   const { rows } = await sql.query('SELECT position, stream, data FROM sse.events ORDER BY position');
   // The SQL truth: exactly the committed events, none rolled back.
   assertEq(rows.map((r) => r.data).sort(), committed.map((e) => e.data).sort(), 'sse.events holds exactly the committed events');
