@@ -1,23 +1,30 @@
 /*
  * dispatch_queue: a mutex, a condvar and an intrusive FIFO (STYLE 11).
- * Producers: HTTP workers (connects), the listener (wakes, ephemeral
- * messages), the gateway (stop). Consumer: the dispatcher thread, which takes
- * the whole list at once and handles it after releasing the lock, so wakes
- * that piled up are coalesced into one database read.
+ *
+ * Producers (any thread): HTTP workers push connects, the listener pushes
+ * wakes and ephemeral messages, the gateway pushes the STOP sentinel.
+ * Consumer: the dispatcher thread alone. It swaps the whole list out while
+ * holding the lock and handles the messages after releasing it, so producers
+ * never wait behind a database read, and wakes that piled up during one are
+ * coalesced into a single catch-up.
+ *
+ * The depth counter feeds the dispatch_queue_depth gauge. Does not: bound the
+ * queue (connects are bounded by --max-connections, wakes are tiny), or know
+ * what a message means.
  */
 #include "dispatch_queue.h"
 #include "connection.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct dispatch_queue {
     pthread_mutex_t mtx;
-    pthread_cond_t nonempty;
-    struct dispatch_msg *head, *tail; /* guarded by mtx */
-    size_t depth;                     /* guarded by mtx */
+    pthread_cond_t nonempty;          /* signalled on every push */
+    struct dispatch_msg *head, *tail; /* shared: guarded by mtx */
+    size_t depth;                     /* shared: guarded by mtx */
 };
 
 static struct dispatch_msg *msg_new(enum dispatch_kind kind)
@@ -30,6 +37,7 @@ static struct dispatch_msg *msg_new(enum dispatch_kind kind)
 struct dispatch_msg *dispatch_msg_connect(struct connection *conn_takes_ref, bool has_cursor,
                                           int64_t cursor)
 {
+    assert(conn_takes_ref);
     struct dispatch_msg *m = msg_new(DISPATCH_CONNECT);
     m->conn = conn_takes_ref;
     m->has_cursor = has_cursor;
@@ -48,7 +56,7 @@ struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *even
     struct dispatch_msg *m = msg_new(DISPATCH_EPHEMERAL);
     m->stream = xstrdup(stream);
     m->event = event ? xstrdup(event) : NULL;
-    m->data = xstrndup(data, data_len);
+    m->data = xstrndup(data, data_len); /* exactly data_len bytes, NUL-terminated */
     m->data_len = data_len;
     return m;
 }
@@ -94,6 +102,7 @@ void dispatch_queue_free(struct dispatch_queue *q)
 
 void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m)
 {
+    assert(m);
     m->next = NULL;
     PTOK(pthread_mutex_lock(&q->mtx));
     if (q->tail)
@@ -102,6 +111,7 @@ void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m)
         q->head = m;
     q->tail = m;
     q->depth++;
+    /* One consumer: signal, not broadcast. */
     PTOK(pthread_cond_signal(&q->nonempty));
     PTOK(pthread_mutex_unlock(&q->mtx));
 }
@@ -118,7 +128,7 @@ static struct dispatch_msg *take_all(struct dispatch_queue *q)
 struct dispatch_msg *dispatch_queue_pop_all(struct dispatch_queue *q)
 {
     PTOK(pthread_mutex_lock(&q->mtx));
-    while (!q->head)
+    while (!q->head) /* spurious wake-ups are allowed: re-check */
         PTOK(pthread_cond_wait(&q->nonempty, &q->mtx));
     struct dispatch_msg *all = take_all(q);
     PTOK(pthread_mutex_unlock(&q->mtx));

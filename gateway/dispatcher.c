@@ -1,16 +1,25 @@
 /*
  * dispatcher: the one thread that decides what each subscriber receives and
- * in which order. It drains the dispatch queue; reads new durable events once
- * per (coalesced) wake for all streams; encodes each event once into a shared
- * frame that goes into the in-memory window and to every subscriber of its
- * stream; and serves connects: replay after the cursor (from the window, else
- * the database) up to the position already fanned out, and only then
- * registration, so no event can fall between replay and live (SPEC §6.3).
+ * in which order (SPEC §6.1-6.5). It drains the dispatch queue; on a
+ * (coalesced) wake it reads every new durable event once for all streams,
+ * encodes each into one shared frame that goes into the in-memory window and
+ * to every subscriber of its stream; and it serves connects: replay of the
+ * events after the cursor up to the position already fanned out (from the
+ * window, else the database), and only then registration, so no event can
+ * fall between replay and live, and none comes twice.
  *
- * Collaborators: dispatch queue, registry, event store, listener (ensure a
- * stream's channel is LISTENed before its first subscriber registers),
- * metrics, clock. Does not: touch sockets (connections are resumed, the HTTP
- * workers write), or sequence events (the leader does, in the database).
+ * Everything below is owned by the dispatcher thread, so it takes no lock of
+ * its own; the position is mirrored in an atomic for other threads to read.
+ * A fresh instance starts live at the database head (it must not replay the
+ * whole table to nobody). Connects that cannot be served yet (position not
+ * known because the store is down, or a cursor ahead of us) are held and
+ * retried after each catch-up.
+ *
+ * Collaborators: dispatch queue, registry, event store, listener (a stream's
+ * channel is LISTENed before its first subscriber registers), metrics,
+ * clock. Does not: touch sockets (connections are resumed and the HTTP
+ * workers write), or give events their positions (the leader does, in the
+ * database).
  */
 #include "dispatcher.h"
 #include "clock.h"
@@ -33,34 +42,43 @@
 #include <stdlib.h>
 
 #define READ_BATCH 1000
+/* A held connect gets no heartbeat (it is not registered), so a client that
+ * went away would never be noticed and a bogus cursor far ahead of the
+ * database would pin a socket forever. Past this, close it: the client
+ * reconnects with the same cursor, which is lossless. */
+#define HOLD_MAX_MS 30000
 
 /* A connect waiting for the position to be known or to reach its cursor. */
 struct held {
-    struct connection *conn;
+    struct connection *conn; /* one reference */
     bool has_cursor;
     int64_t cursor;
+    int64_t since_ms;
 };
 
 struct dispatcher {
-    struct dispatcher_deps deps; /* fixed after start */
-    pthread_t thread;            /* fixed after start */
-    bool started;                /* owned by the caller of start/stop */
-    bool known;                  /* owned by dispatcher thread: position initialised */
-    int64_t position;            /* owned by dispatcher thread: highest fanned out */
-    bool wake_pending;           /* owned by dispatcher thread */
-    struct event_window *window; /* owned by dispatcher thread */
-    struct held *held;           /* owned by dispatcher thread */
-    size_t nheld, held_cap;
-    struct conn_list resumes;  /* owned by dispatcher thread */
-    _Atomic int64_t published; /* mirror of position for other threads */
+    struct dispatcher_deps deps;     /* fixed after start */
+    pthread_t thread;                /* owned by the caller of start/stop */
+    bool started;                    /* owned by the caller of start/stop */
+    int64_t position;                /* owned by dispatcher thread: highest fanned out */
+    bool known;                      /* owned by dispatcher thread: position initialised */
+    bool wake_pending;               /* owned by dispatcher thread */
+    bool catch_up_failing;           /* owned by dispatcher thread: log a failure streak once */
+    bool replay_failing;             /* owned by dispatcher thread: log a failure streak once */
+    struct event_window *window;     /* owned by dispatcher thread */
+    struct held *held;               /* owned by dispatcher thread */
+    size_t nheld, held_cap;          /* owned by dispatcher thread */
+    struct conn_list resumes;        /* owned by dispatcher thread: scratch for one fan-out */
+    _Atomic int64_t position_mirror; /* shared: written by the dispatcher thread only */
 };
 
 struct dispatcher *dispatcher_new(const struct dispatcher_deps *deps)
 {
+    assert(deps->queue && deps->registry && deps->store && deps->metrics && deps->clock);
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->deps = *deps;
-    d->window = event_window_new(deps->window_events ? deps->window_events : 1, 0);
-    atomic_init(&d->published, 0);
+    d->window = event_window_new(deps->window_events, 0);
+    atomic_init(&d->position_mirror, 0);
     return d;
 }
 
@@ -72,11 +90,11 @@ static int64_t now_ms(struct dispatcher *d)
 static void set_position(struct dispatcher *d, int64_t position)
 {
     d->position = position;
-    atomic_store_explicit(&d->published, position, memory_order_relaxed);
+    atomic_store_explicit(&d->position_mirror, position, memory_order_relaxed);
 }
 
-/* Starts live at the current head: a fresh instance replays nothing to nobody. */
-static int learn_position(struct dispatcher *d)
+/* Starts live at the current head; the window is complete from there on. */
+static int init_position(struct dispatcher *d)
 {
     if (d->known)
         return 0;
@@ -86,89 +104,106 @@ static int learn_position(struct dispatcher *d)
     set_position(d, head);
     event_window_reset(d->window, head);
     d->known = true;
-    log_info("dispatcher", "starting at position %" PRId64, head);
+    log_info("dispatcher", "starting live at position %" PRId64, head);
     return 0;
 }
 
-struct fanout_state {
+/* ---- live fan-out ---- */
+
+struct batch {
     struct dispatcher *d;
-    uint64_t deliveries, events, overflows;
+    int64_t now_ms;
+    uint64_t events, deliveries;
+    size_t overflows;
 };
 
-static void fan_out_event(void *arg, const struct stored_event *ev)
+static void fan_out(void *arg, const struct stored_event *ev)
 {
-    struct fanout_state *st = arg;
-    struct dispatcher *d = st->d;
+    struct batch *b = arg;
+    struct dispatcher *d = b->d;
+    /* Out of order or repeated would break §6.1 for every subscriber. */
     assert(ev->position > d->position);
     struct frame *f =
         sse_encode_event(ev->position, ev->event, ev->data, ev->data_len, ev->published_us);
     event_window_push(d->window, ev->position, ev->stream, f);
-    size_t overflowed = 0;
-    st->deliveries +=
-        registry_fanout(d->deps.registry, ev->stream, f, now_ms(d), true, &d->resumes, &overflowed);
-    st->overflows += overflowed;
+    b->deliveries += registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, true, &d->resumes,
+                                     &b->overflows);
     frame_unref(f);
     set_position(d, ev->position);
-    st->events++;
-    /* Resuming per event lets the HTTP workers write while the fan-out goes
-     * on; a connection whose worker has not drained it yet is not resumed twice. */
+    b->events++;
+    /* Resume after each event, not after the batch, so HTTP workers start
+     * writing while the fan-out goes on (NOTES trap 8). A connection whose
+     * worker has not drained it yet is not in the list again. */
     conn_list_resume_all(&d->resumes);
 }
 
-/* Reads and fans out everything after position. 0, or -1 on a store error. */
-static int catch_up(struct dispatcher *d)
+/* Fans out everything after position, a batch at a time. 0, or -1 on a store error. */
+static int read_new(struct dispatcher *d)
 {
-    if (learn_position(d) != 0)
-        return -1;
-    struct fanout_state st = {d, 0, 0, 0};
+    const struct event_store_ops *s = d->deps.store;
+    struct metrics *m = d->deps.metrics;
     long n;
     do {
-        n = d->deps.store->read_after(d->deps.store->ctx, d->position, READ_BATCH, fan_out_event,
-                                      &st);
+        struct batch b = {d, now_ms(d), 0, 0, 0};
+        n = s->read_after(s->ctx, d->position, READ_BATCH, fan_out, &b);
+        assert(n <= READ_BATCH);
+        metrics_add(&m->events_durable, b.events);
+        metrics_add(&m->deliveries, b.deliveries);
+        metrics_add(&m->slow_consumer_disconnects, b.overflows);
     } while (n == READ_BATCH);
-    metrics_add(&d->deps.metrics->events_durable, st.events);
-    metrics_add(&d->deps.metrics->deliveries, st.deliveries);
-    metrics_add(&d->deps.metrics->slow_consumer_disconnects, st.overflows);
     return n < 0 ? -1 : 0;
 }
 
-struct replay_state {
+/* ---- connect: replay, then register ---- */
+
+struct replay {
     struct dispatcher *d;
     struct connection *conn;
+    int64_t now_ms;
     bool needs_resume;
-    uint64_t count;
+    uint64_t events;
 };
 
-static void replay_push(struct replay_state *st, struct frame *f)
+static void replay_push(struct replay *rp, struct frame *f)
 {
-    if (connection_push_replay(st->conn, f, now_ms(st->d)) == CONN_PUSH_NEEDS_RESUME)
-        st->needs_resume = true;
-    st->count++;
+    /* Exempt from max_queued_bytes: a large backlog would otherwise close
+     * the client on every reconnect and it would never catch up. */
+    if (connection_push_replay(rp->conn, f, rp->now_ms) == CONN_PUSH_NEEDS_RESUME)
+        rp->needs_resume = true;
 }
 
-static void replay_from_window(void *arg, int64_t position, const char *stream, struct frame *f)
+static void replay_window_entry(void *arg, int64_t position, const char *stream, struct frame *f)
 {
     (void)position;
-    struct replay_state *st = arg;
-    if (connection_has_stream(st->conn, stream))
-        replay_push(st, f);
+    struct replay *rp = arg;
+    if (!connection_has_stream(rp->conn, stream))
+        return;
+    replay_push(rp, f);
+    rp->events++;
 }
 
-static void replay_from_store(void *arg, const struct stored_event *ev)
+static void replay_stored_event(void *arg, const struct stored_event *ev)
 {
-    struct replay_state *st = arg;
+    struct replay *rp = arg;
+    /* The store filters by stream; checking again keeps a store bug from
+     * leaking another stream's events past the subscriber's authorization. */
+    if (!connection_has_stream(rp->conn, ev->stream))
+        return;
     struct frame *f =
         sse_encode_event(ev->position, ev->event, ev->data, ev->data_len, ev->published_us);
-    replay_push(st, f);
+    replay_push(rp, f);
     frame_unref(f);
+    rp->events++;
 }
 
-/* Replays the database's events after cursor; -1 if the store failed. */
-static int replay_database(struct dispatcher *d, struct replay_state *st, int64_t cursor)
+/* Replays (cursor, position] from the database, after a gap sentinel when
+ * retention already pruned part of it. 0, or -1 if the store failed. */
+static int replay_database(struct dispatcher *d, struct replay *rp, int64_t cursor)
 {
+    const struct event_store_ops *s = d->deps.store;
     struct metrics *m = d->deps.metrics;
     int64_t head, pruned;
-    if (d->deps.store->bounds(d->deps.store->ctx, &head, &pruned) != 0)
+    if (s->bounds(s->ctx, &head, &pruned) != 0)
         return -1;
     if (cursor < pruned) {
         char data[96];
@@ -176,44 +211,61 @@ static int replay_database(struct dispatcher *d, struct replay_state *st, int64_
                  "{\"last_event_id\":%" PRId64 ",\"oldest_position\":%" PRId64 "}", cursor,
                  pruned + 1);
         struct frame *gap = sse_encode_sentinel(-1, "gateway:gap", data);
-        replay_push(st, gap);
+        replay_push(rp, gap);
         frame_unref(gap);
-        st->count--;
         metrics_add(&m->gaps, 1);
     }
-    size_t n = connection_stream_count(st->conn);
-    const char **streams = xcalloc(n, sizeof *streams);
+    size_t n = connection_stream_count(rp->conn);
+    const char **streams = xcalloc(n ? n : 1, sizeof *streams);
     for (size_t i = 0; i < n; i++)
-        streams[i] = connection_stream(st->conn, i);
-    long rows = d->deps.store->read_range(d->deps.store->ctx, cursor, d->position, streams, n,
-                                          replay_from_store, st);
+        streams[i] = connection_stream(rp->conn, i);
+    long rows = s->read_range(s->ctx, cursor, d->position, streams, n, replay_stored_event, rp);
     free(streams);
     metrics_add(&m->replay_queries, 1);
-    if (rows < 0)
-        return -1;
-    metrics_add(&m->replayed_database, st->count);
-    return 0;
+    metrics_add(&m->replayed_database, rp->events);
+    return rows < 0 ? -1 : 0;
 }
 
-/* Replays (cursor, position] and registers the connection, in that order. */
+/* Replays (cursor, position] and registers c, in that order (§6.3). */
 static void serve(struct dispatcher *d, struct connection *c, bool has_cursor, int64_t cursor)
 {
-    struct replay_state st = {d, c, false, 0};
+    assert(d->known && (!has_cursor || cursor <= d->position));
+    struct replay rp = {d, c, now_ms(d), false, 0};
+    int rc = 0;
     if (has_cursor && cursor < d->position) {
         if (event_window_covers(d->window, cursor)) {
-            event_window_each_after(d->window, cursor, replay_from_window, &st);
-            metrics_add(&d->deps.metrics->replayed_memory, st.count);
-        } else if (replay_database(d, &st, cursor) != 0) {
-            /* The client reconnects with its cursor later: lossless. */
-            log_warn("dispatcher", "replay failed: closing connection %" PRIu64, connection_id(c));
-            if (connection_close(c, NULL))
-                connection_resume(c);
-            return;
+            event_window_each_after(d->window, cursor, replay_window_entry, &rp);
+            metrics_add(&d->deps.metrics->replayed_memory, rp.events);
+        } else {
+            rc = replay_database(d, &rp, cursor);
         }
     }
-    registry_add(d->deps.registry, c);
-    if (st.needs_resume)
+    if (rc == 0) {
+        /* false if the client left meanwhile: the HTTP layer has let go */
+        registry_add(d->deps.registry, c);
+        d->replay_failing = false;
+    } else {
+        /* Lossless: the client reconnects with the Last-Event-ID of what it got. */
+        if (!d->replay_failing)
+            log_warn("dispatcher", "replay from the database failed: closing connection %" PRIu64,
+                     connection_id(c));
+        d->replay_failing = true;
+        if (connection_close(c, NULL))
+            rp.needs_resume = true;
+    }
+    /* Also after a close: an earlier push may have taken the duty to resume. */
+    if (rp.needs_resume)
         connection_resume(c);
+}
+
+/* LISTENs c's streams' channels (a synchronous round trip to the listener
+ * when one is new), so a NOTIFY sent once c is registered reaches us. */
+static void ensure_listen(struct dispatcher *d, struct connection *c)
+{
+    if (!d->deps.ensure_listen)
+        return;
+    for (size_t i = 0; i < connection_stream_count(c); i++)
+        d->deps.ensure_listen(d->deps.listen_ctx, connection_stream(c, i));
 }
 
 static void hold(struct dispatcher *d, struct connection *c, bool has_cursor, int64_t cursor)
@@ -222,46 +274,77 @@ static void hold(struct dispatcher *d, struct connection *c, bool has_cursor, in
         d->held_cap = d->held_cap ? d->held_cap * 2 : 16;
         d->held = xrealloc(d->held, d->held_cap * sizeof *d->held);
     }
-    d->held[d->nheld++] = (struct held){connection_ref(c), has_cursor, cursor};
+    d->held[d->nheld++] = (struct held){connection_ref(c), has_cursor, cursor, now_ms(d)};
 }
 
-/* Serves held connects that can be served now; keeps the rest in order. */
+/* Serves the held connects that can be served now, closes those held too
+ * long, drops those whose client left; keeps the rest in order. */
 static void serve_held(struct dispatcher *d)
 {
-    if (!d->known)
-        return;
-    size_t kept = 0;
+    int64_t now = now_ms(d);
+    size_t kept = 0, expired = 0;
     for (size_t i = 0; i < d->nheld; i++) {
         struct held h = d->held[i];
-        if (h.has_cursor && h.cursor > d->position) {
+        if (connection_is_closed(h.conn)) {
+            connection_unref(h.conn);
+            continue;
+        }
+        if (d->known && (!h.has_cursor || h.cursor <= d->position)) {
+            /* Again: the listener drops channels left unused for a while. */
+            ensure_listen(d, h.conn);
+            serve(d, h.conn, h.has_cursor, h.cursor);
+        } else if (now - h.since_ms >= HOLD_MAX_MS) {
+            if (connection_close(h.conn, NULL))
+                connection_resume(h.conn);
+            expired++;
+        } else {
             d->held[kept++] = h;
             continue;
         }
-        if (!connection_is_closed(h.conn))
-            serve(d, h.conn, h.has_cursor, h.cursor);
         connection_unref(h.conn);
     }
     d->nheld = kept;
+    if (expired)
+        log_info("dispatcher", "closed %zu connects held over %d ms (position %" PRId64 ")",
+                 expired, HOLD_MAX_MS, d->position);
+}
+
+/* Learns the position if needed, fans out everything new, then serves held
+ * connects. 0, or -1 on a store error (the wake stays pending). */
+static int catch_up(struct dispatcher *d)
+{
+    int rc = init_position(d) == 0 && read_new(d) == 0 ? 0 : -1;
+    d->wake_pending = rc != 0;
+    if (rc != 0 && !d->catch_up_failing)
+        log_warn("dispatcher", "could not read new events: retrying on the next wake");
+    else if (rc == 0 && d->catch_up_failing)
+        log_info("dispatcher", "reading events again, at position %" PRId64, d->position);
+    d->catch_up_failing = rc != 0;
+    serve_held(d);
+    return rc;
+}
+
+static bool must_wait(struct dispatcher *d, bool has_cursor, int64_t cursor)
+{
+    return !d->known || (has_cursor && cursor > d->position);
 }
 
 static void handle_connect(struct dispatcher *d, struct dispatch_msg *m)
 {
     struct connection *c = m->conn;
     if (connection_is_closed(c))
-        return;
-    learn_position(d); /* on failure the connect is held below */
-    if (d->deps.ensure_listen)
-        for (size_t i = 0; i < connection_stream_count(c); i++)
-            d->deps.ensure_listen(d->deps.listen_ctx, connection_stream(c, i));
-    /* A cursor ahead of us (the client came from an instance further along):
-     * catch up first, else hold it until we get there, so it sees nothing twice. */
-    if (m->has_cursor && (!d->known || m->cursor > d->position))
+        return; /* the client left while queued */
+    ensure_listen(d, c);
+    /* Learn the position now, or catch up first when the cursor is ahead of
+     * us (the client came from an instance further along). While the store
+     * is failing, leave retries to the end of the batch: one per batch, not
+     * one per connect of a reconnect storm. */
+    if (must_wait(d, m->has_cursor, m->cursor) && !d->catch_up_failing)
         catch_up(d);
-    if (!d->known || (m->has_cursor && m->cursor > d->position)) {
-        hold(d, c, m->has_cursor, m->cursor);
-        return;
-    }
-    serve(d, c, m->has_cursor, m->cursor);
+    if (must_wait(d, m->has_cursor, m->cursor))
+        hold(d, c, m->has_cursor, m->cursor); /* served after a later catch-up */
+    else
+        serve(d, c, m->has_cursor, m->cursor);
 }
 
 static void handle_ephemeral(struct dispatcher *d, struct dispatch_msg *m)
@@ -283,13 +366,13 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
         handle_connect(d, m);
         break;
     case DISPATCH_WAKE:
-        d->wake_pending = true;
+        d->wake_pending = true; /* coalesced: one catch-up per batch */
         break;
     case DISPATCH_EPHEMERAL:
         handle_ephemeral(d, m);
         break;
     case DISPATCH_STOP:
-        break;
+        break; /* the loop looks at the kind before handing it over */
     }
     dispatch_msg_free(m);
 }
@@ -298,24 +381,19 @@ int dispatcher_flush(struct dispatcher *d)
 {
     if (!d->wake_pending && d->known)
         return 0;
-    if (catch_up(d) != 0) {
-        d->wake_pending = true;
-        return -1;
-    }
-    d->wake_pending = false;
-    serve_held(d);
-    return 0;
+    return catch_up(d);
 }
 
 int64_t dispatcher_position(struct dispatcher *d)
 {
-    return atomic_load_explicit(&d->published, memory_order_relaxed);
+    return atomic_load_explicit(&d->position_mirror, memory_order_relaxed);
 }
 
 static void *run(void *arg)
 {
     struct dispatcher *d = arg;
     bool stop = false;
+    dispatcher_flush(d); /* learn the head at once: a fresh instance starts live */
     while (!stop) {
         struct dispatch_msg *m = dispatch_queue_pop_all(d->deps.queue);
         while (m) {
@@ -331,6 +409,7 @@ static void *run(void *arg)
 
 int dispatcher_start(struct dispatcher *d)
 {
+    assert(!d->started);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         log_error("dispatcher", "could not start thread");
         return -1;
@@ -353,6 +432,8 @@ void dispatcher_free(struct dispatcher *d)
     if (!d)
         return;
     dispatcher_stop(d);
+    /* Held connects are not closed here: the gateway's shutdown closes every
+     * open stream with the shutdown sentinel, registered or not. */
     for (size_t i = 0; i < d->nheld; i++)
         connection_unref(d->held[i].conn);
     free(d->held);

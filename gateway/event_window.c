@@ -1,8 +1,17 @@
 /*
- * event_window: a fixed-capacity ring of recent encoded events. `floor` is the
- * position after which the window is complete: the dispatcher's start
- * position at first, then the position of the last evicted entry. A cursor at
- * or above the floor is served entirely from here.
+ * event_window: a fixed-capacity ring of the last N durable events, each
+ * with its position, an owned copy of its stream name and a reference to the
+ * frame the dispatcher already encoded for the live fan-out, so a replay from
+ * memory costs no encoding and no copy of the event bytes.
+ *
+ * `floor` is the position after which the window is complete: the
+ * dispatcher's starting position at first (nothing before it was ever
+ * pushed), then the position of the last evicted entry. A cursor at or above
+ * the floor is served entirely from here; below it the dispatcher goes to
+ * the database.
+ *
+ * Thread: the dispatcher's only; no locking. Does not: filter by stream (the
+ * callback does), or know about connections.
  */
 #include "event_window.h"
 #include "frame.h"
@@ -13,12 +22,12 @@
 
 struct entry {
     int64_t position;
-    char *stream;
-    struct frame *frame;
+    char *stream;        /* owned */
+    struct frame *frame; /* one reference */
 };
 
 struct event_window {
-    struct entry *ring;
+    struct entry *ring; /* owned by dispatcher thread, as is the rest */
     size_t cap, head, len;
     int64_t floor;
 };
@@ -32,12 +41,20 @@ struct event_window *event_window_new(size_t capacity, int64_t floor)
     return w;
 }
 
+/* The i-th entry from the oldest. */
+static struct entry *at(const struct event_window *w, size_t i)
+{
+    assert(i < w->len);
+    return &w->ring[(w->head + i) % w->cap];
+}
+
 static void drop_oldest(struct event_window *w)
 {
-    struct entry *e = &w->ring[w->head];
-    w->floor = e->position;
+    struct entry *e = at(w, 0);
+    w->floor = e->position; /* everything after it is still here */
     free(e->stream);
     frame_unref(e->frame);
+    *e = (struct entry){0};
     w->head = (w->head + 1) % w->cap;
     w->len--;
 }
@@ -46,6 +63,7 @@ void event_window_reset(struct event_window *w, int64_t floor)
 {
     while (w->len)
         drop_oldest(w);
+    w->head = 0;
     w->floor = floor;
 }
 
@@ -58,15 +76,11 @@ void event_window_free(struct event_window *w)
     free(w);
 }
 
-static const struct entry *at(const struct event_window *w, size_t i)
-{
-    return &w->ring[(w->head + i) % w->cap];
-}
-
 void event_window_push(struct event_window *w, int64_t position, const char *stream,
                        struct frame *f)
 {
-    assert(position > w->floor && (w->len == 0 || position > at(w, w->len - 1)->position));
+    assert(position > w->floor);
+    assert(w->len == 0 || position > at(w, w->len - 1)->position);
     if (w->len == w->cap)
         drop_oldest(w);
     struct entry *e = &w->ring[(w->head + w->len) % w->cap];
@@ -84,7 +98,9 @@ bool event_window_covers(const struct event_window *w, int64_t cursor)
 size_t event_window_each_after(const struct event_window *w, int64_t cursor, window_event_fn fn,
                                void *arg)
 {
-    /* Binary search for the first entry after cursor. */
+    assert(event_window_covers(w, cursor));
+    /* Binary search for the first entry after cursor: a reconnect storm
+     * replays mostly the newest few entries of a large window. */
     size_t lo = 0, hi = w->len;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -103,4 +119,9 @@ size_t event_window_each_after(const struct event_window *w, int64_t cursor, win
 size_t event_window_len(const struct event_window *w)
 {
     return w->len;
+}
+
+int64_t event_window_floor(const struct event_window *w)
+{
+    return w->floor;
 }

@@ -99,8 +99,10 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     int rc = config_parse(&cfg, argc, argv);
-    if (rc != 0)
+    if (rc != 0) {
+        config_clear(&cfg); /* the defaults are heap strings too */
         return rc;
+    }
     log_set_level(cfg.log_level);
     if (cfg.command == CMD_HELP) {
         config_usage(stdout);

@@ -3,16 +3,21 @@
 
 static int64_t now_ms(void *ctx)
 {
-    return ((struct fake_clock *)ctx)->now_ms;
+    return atomic_load(&((struct fake_clock *)ctx)->now_ms);
 }
 
 static int64_t wall_us(void *ctx)
 {
-    return ((struct fake_clock *)ctx)->now_ms * 1000;
+    return now_ms(ctx) * 1000;
 }
 
 void fake_clock_init(struct fake_clock *fc, int64_t start_ms)
 {
-    fc->now_ms = start_ms;
+    atomic_init(&fc->now_ms, start_ms);
     fc->ops = (struct clock_ops){now_ms, wall_us, fc};
+}
+
+void fake_clock_advance(struct fake_clock *fc, int64_t ms)
+{
+    atomic_fetch_add(&fc->now_ms, ms);
 }

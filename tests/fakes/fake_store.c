@@ -1,20 +1,28 @@
-/* fake_store: the durable event table in memory, for dispatcher unit tests. */
+/*
+ * fake_store: the durable event table in memory, for dispatcher unit tests.
+ * Rows are kept in position order; pruning hides the rows at or below
+ * pruned_through, as retention deletes them. Single-threaded like the store
+ * it fakes (the dispatcher thread only calls it).
+ */
 #include "fake_store.h"
 #include "xalloc.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct row {
+    int64_t position;
     char *stream, *event, *data;
 };
 
 struct fake_store {
-    struct row *rows; /* rows[i] has position i + 1 */
+    struct row *rows; /* in position order */
+    size_t nrows, cap;
     int64_t head, pruned;
-    bool failing;
-    int range_calls;
-    int64_t last_range_after;
+    unsigned failing; /* FAKE_* bits */
+    struct fake_store_stats stats;
 };
 
 struct fake_store *fake_store_new(void)
@@ -24,7 +32,9 @@ struct fake_store *fake_store_new(void)
 
 void fake_store_free(struct fake_store *s)
 {
-    for (int64_t i = 0; i < s->head; i++) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nrows; i++) {
         free(s->rows[i].stream);
         free(s->rows[i].event);
         free(s->rows[i].data);
@@ -36,9 +46,19 @@ void fake_store_free(struct fake_store *s)
 int64_t fake_store_append(struct fake_store *s, const char *stream, const char *event,
                           const char *data)
 {
-    s->rows = xrealloc(s->rows, (size_t)(s->head + 1) * sizeof *s->rows);
-    s->rows[s->head] = (struct row){xstrdup(stream), event ? xstrdup(event) : NULL, xstrdup(data)};
-    return ++s->head;
+    if (s->nrows == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->rows = xrealloc(s->rows, s->cap * sizeof *s->rows);
+    }
+    s->rows[s->nrows++] =
+        (struct row){++s->head, xstrdup(stream), event ? xstrdup(event) : NULL, xstrdup(data)};
+    return s->head;
+}
+
+void fake_store_set_head(struct fake_store *s, int64_t head)
+{
+    assert(s->nrows == 0 || head >= s->rows[s->nrows - 1].position);
+    s->head = head;
 }
 
 void fake_store_prune(struct fake_store *s, int64_t through)
@@ -46,56 +66,78 @@ void fake_store_prune(struct fake_store *s, int64_t through)
     s->pruned = through;
 }
 
+void fake_store_fail(struct fake_store *s, unsigned mask)
+{
+    s->failing = mask;
+}
+
 void fake_store_set_failing(struct fake_store *s, bool failing)
 {
-    s->failing = failing;
+    s->failing = failing ? FAKE_ALL : 0;
 }
 
-int fake_store_range_calls(struct fake_store *s)
+const struct fake_store_stats *fake_store_stats(const struct fake_store *s)
 {
-    return s->range_calls;
+    return &s->stats;
 }
 
-int64_t fake_store_last_range_after(struct fake_store *s)
+static void emit(const struct row *r, stored_event_fn fn, void *arg)
 {
-    return s->last_range_after;
-}
-
-static void emit(struct fake_store *s, int64_t pos, stored_event_fn fn, void *arg)
-{
-    const struct row *r = &s->rows[pos - 1];
-    struct stored_event ev = {pos, r->stream, r->event, r->data, strlen(r->data), 0};
+    struct stored_event ev = {r->position, r->stream,       r->event,
+                              r->data,     strlen(r->data), 1000000 * r->position};
     fn(arg, &ev);
+}
+
+/* Index of the first visible row after position. */
+static size_t first_after(const struct fake_store *s, int64_t position)
+{
+    int64_t from = position > s->pruned ? position : s->pruned;
+    size_t i = 0;
+    while (i < s->nrows && s->rows[i].position <= from)
+        i++;
+    return i;
 }
 
 static long read_after(void *ctx, int64_t after, long limit, stored_event_fn fn, void *arg)
 {
     struct fake_store *s = ctx;
-    if (s->failing)
+    s->stats.read_after_calls++;
+    if (s->failing & FAKE_READ_AFTER)
         return -1;
     long n = 0;
-    for (int64_t p = (after > s->pruned ? after : s->pruned) + 1; p <= s->head && n < limit;
-         p++, n++)
-        emit(s, p, fn, arg);
+    for (size_t i = first_after(s, after); i < s->nrows && n < limit; i++, n++)
+        emit(&s->rows[i], fn, arg);
     return n;
+}
+
+static bool listed(const char *stream, const char *const *streams, size_t nstreams)
+{
+    for (size_t i = 0; i < nstreams; i++)
+        if (strcmp(streams[i], stream) == 0)
+            return true;
+    return false;
 }
 
 static long read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
                        size_t nstreams, stored_event_fn fn, void *arg)
 {
     struct fake_store *s = ctx;
-    s->range_calls++;
-    s->last_range_after = after;
-    if (s->failing)
+    s->stats.read_range_calls++;
+    s->stats.last_range_after = after;
+    s->stats.last_range_upto = upto;
+    size_t len = 0;
+    s->stats.last_range_streams[0] = '\0';
+    for (size_t i = 0; i < nstreams && len < sizeof s->stats.last_range_streams; i++)
+        len += (size_t)snprintf(s->stats.last_range_streams + len,
+                                sizeof s->stats.last_range_streams - len, "%s%s", i ? "," : "",
+                                streams[i]);
+    if (s->failing & FAKE_READ_RANGE)
         return -1;
     long n = 0;
-    for (int64_t p = (after > s->pruned ? after : s->pruned) + 1; p <= upto && p <= s->head; p++) {
-        for (size_t i = 0; i < nstreams; i++) {
-            if (strcmp(streams[i], s->rows[p - 1].stream) == 0) {
-                emit(s, p, fn, arg);
-                n++;
-                break;
-            }
+    for (size_t i = first_after(s, after); i < s->nrows && s->rows[i].position <= upto; i++) {
+        if (listed(s->rows[i].stream, streams, nstreams)) {
+            emit(&s->rows[i], fn, arg);
+            n++;
         }
     }
     return n;
@@ -104,7 +146,8 @@ static long read_range(void *ctx, int64_t after, int64_t upto, const char *const
 static int bounds(void *ctx, int64_t *head, int64_t *pruned_through)
 {
     struct fake_store *s = ctx;
-    if (s->failing)
+    s->stats.bounds_calls++;
+    if (s->failing & FAKE_BOUNDS)
         return -1;
     *head = s->head;
     *pruned_through = s->pruned;

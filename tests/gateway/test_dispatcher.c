@@ -1,21 +1,58 @@
 /*
- * Unit tests of the dispatcher's step functions with a fake event store,
- * real registry and connections, and a fake socket: live delivery, replay
- * from the window and from the store, the gap sentinel, held cursors, store
- * failures, ephemeral messages and slow consumers.
+ * Unit tests of the dispatcher's step functions (dispatcher_handle,
+ * dispatcher_flush) with the fake event store, a real registry and real
+ * connections on a local fake socket: live delivery, a fresh instance
+ * starting at the head, replay from the window and from the store, the gap
+ * sentinel, held cursors, several streams under one cursor, store failures,
+ * ephemeral messages, slow consumers and resume batching. The last test runs
+ * the real thread against a locked store.
  */
 #include "check.h"
 #include "connection.h"
 #include "dispatch_queue.h"
 #include "dispatcher.h"
 #include "fake_clock.h"
-#include "fake_io.h"
 #include "fake_store.h"
 #include "metrics.h"
 #include "registry.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* ---- a socket that only counts (and remembers the first resume) ---- */
+
+struct sock {
+    atomic_int suspends, resumes;
+    struct connection *conn; /* borrowed, to look at the queue on resume */
+    size_t queued_at_first_resume;
+};
+
+static void sock_suspend(void *ctx)
+{
+    struct sock *s = ctx;
+    atomic_fetch_add(&s->suspends, 1);
+}
+
+static void sock_resume(void *ctx)
+{
+    struct sock *s = ctx;
+    if (atomic_fetch_add(&s->resumes, 1) == 0 && s->conn)
+        s->queued_at_first_resume = connection_queued_bytes(s->conn);
+}
+
+static const struct conn_io_ops sock_ops = {sock_suspend, sock_resume};
+
+/* ---- the rig ---- */
+
+struct listen_log {
+    int calls;
+    size_t registered_at_call[8]; /* registry size seen by each call */
+    char streams[8][16];
+};
 
 struct rig {
     struct fake_store *store;
@@ -25,8 +62,22 @@ struct rig {
     struct registry *registry;
     struct dispatch_queue *queue;
     struct dispatcher *d;
-    struct fake_io io;
+    struct listen_log listen;
+    struct sock socks[8];
+    size_t nsocks;
 };
+
+static int record_listen(void *ctx, const char *stream)
+{
+    struct rig *r = ctx;
+    struct listen_log *l = &r->listen;
+    if (l->calls < 8) {
+        l->registered_at_call[l->calls] = registry_connection_count(r->registry);
+        snprintf(l->streams[l->calls], sizeof l->streams[0], "%s", stream);
+    }
+    l->calls++;
+    return 0;
+}
 
 static void rig_init(struct rig *r, size_t window)
 {
@@ -42,6 +93,8 @@ static void rig_init(struct rig *r, size_t window)
                                                     .store = &r->ops,
                                                     .metrics = &r->metrics,
                                                     .clock = &r->clock.ops,
+                                                    .ensure_listen = record_listen,
+                                                    .listen_ctx = r,
                                                     .window_events = window,
                                                     .retry_ms = 1000});
 }
@@ -54,14 +107,24 @@ static void rig_free(struct rig *r)
     fake_store_free(r->store);
 }
 
-static struct connection *subscriber(struct rig *r, const char *s1, const char *s2, size_t max)
+/* A subscriber of one or two streams (s2 may be NULL); max 0 = unlimited. */
+static struct connection *sub(struct rig *r, const char *s1, const char *s2, size_t max)
 {
     const char *streams[] = {s1, s2};
-    return connection_new(&(struct connection_params){.streams = streams,
-                                                      .nstreams = s2 ? 2 : 1,
-                                                      .max_queued_bytes = max,
-                                                      .io = &fake_io_ops,
-                                                      .io_ctx = &r->io});
+    struct sock *s = &r->socks[r->nsocks++];
+    struct connection *c = connection_new(&(struct connection_params){.streams = streams,
+                                                                      .nstreams = s2 ? 2 : 1,
+                                                                      .max_queued_bytes = max,
+                                                                      .io = &sock_ops,
+                                                                      .io_ctx = s,
+                                                                      .now_ms = 1000});
+    s->conn = c;
+    return c;
+}
+
+static struct sock *sock_of(struct rig *r, size_t i)
+{
+    return &r->socks[i];
 }
 
 static void connect_sub(struct rig *r, struct connection *c, bool has_cursor, int64_t cursor)
@@ -69,16 +132,23 @@ static void connect_sub(struct rig *r, struct connection *c, bool has_cursor, in
     dispatcher_handle(r->d, dispatch_msg_connect(connection_ref(c), has_cursor, cursor));
 }
 
-static void wake(struct rig *r)
+static int wake(struct rig *r)
 {
     dispatcher_handle(r->d, dispatch_msg_wake());
-    dispatcher_flush(r->d);
+    return dispatcher_flush(r->d);
 }
 
-/* Everything queued on c, as one string (static buffer). */
+static void append_n(struct rig *r, int n, const char *stream)
+{
+    for (int i = 0; i < n; i++)
+        fake_store_append(r->store, stream, NULL, stream);
+}
+
+/* Everything queued on c, as one string (static buffer: one call per expression).
+ * Reading it empty parks the socket, as an HTTP worker would. */
 static const char *drain(struct connection *c)
 {
-    static char buf[65536];
+    static char buf[1 << 18];
     size_t n = 0;
     int64_t pub;
     long got;
@@ -88,28 +158,83 @@ static const char *drain(struct connection *c)
     return buf;
 }
 
+/* The "id:" values of a drained text, comma-separated (static buffer). */
+static const char *ids(const char *text)
+{
+    static char out[1 << 16];
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = text; (p = strstr(p, "id: ")) != NULL; p += 4) {
+        if (p != text && p[-1] != '\n')
+            continue;
+        long long v = atoll(p + 4);
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%lld", n ? "," : "", v);
+    }
+    return out;
+}
+
+/* "from,from+1,…,to" */
+static const char *seq(int64_t from, int64_t to)
+{
+    static char out[1 << 16];
+    size_t n = 0;
+    out[0] = '\0';
+    for (int64_t v = from; v <= to; v++)
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%lld", n ? "," : "", (long long)v);
+    return out;
+}
+
+static uint64_t metric(_Atomic uint64_t *m)
+{
+    return atomic_load(m);
+}
+
+/* ---- tests ---- */
+
 static void test_live_delivery(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    fake_store_append(r.store, "old", NULL, "before start");
-    struct connection *a = subscriber(&r, "s", NULL, 0), *b = subscriber(&r, "other", NULL, 0);
+    struct connection *a = sub(&r, "s", NULL, 0), *b = sub(&r, "other", NULL, 0);
     connect_sub(&r, a, false, 0);
     connect_sub(&r, b, false, 0);
     CHECK_EQ(registry_connection_count(r.registry), 2);
-    CHECK_STR(drain(a), ""); /* live: nothing from before */
+    CHECK_STR(drain(a), "");
     fake_store_append(r.store, "s", "kind", "one");
     fake_store_append(r.store, "other", NULL, "not for a");
-    fake_store_append(r.store, "s", NULL, "two");
-    wake(&r);
-    CHECK_STR(drain(a), "id: 2\nevent: kind\ndata: one\n\nid: 4\ndata: two\n\n");
-    CHECK_STR(drain(b), "id: 3\ndata: not for a\n\n");
-    CHECK_EQ(dispatcher_position(r.d), 4);
-    CHECK_EQ(atomic_load(&r.metrics.events_durable), 3);
-    wake(&r); /* nothing new: nothing twice */
+    fake_store_append(r.store, "s", NULL, "two\nlines");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(drain(a), "id: 1\nevent: kind\ndata: one\n\nid: 3\ndata: two\ndata: lines\n\n");
+    CHECK_STR(drain(b), "id: 2\ndata: not for a\n\n");
+    CHECK_EQ(dispatcher_position(r.d), 3);
+    CHECK_EQ(metric(&r.metrics.events_durable), 3);
+    CHECK_EQ(metric(&r.metrics.deliveries), 3);
+    CHECK_EQ(wake(&r), 0); /* nothing new: nothing twice */
     CHECK_STR(drain(a), "");
+    fake_store_append(r.store, "s", NULL, "three");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(drain(a), "id: 4\ndata: three\n\n");
+    CHECK_EQ(metric(&r.metrics.events_durable), 4);
     connection_unref(a);
     connection_unref(b);
+    rig_free(&r);
+}
+
+static void test_fresh_instance_starts_at_head(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    append_n(&r, 5, "s"); /* history from before this instance */
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, false, 0); /* learns the head at once and registers live */
+    CHECK_EQ(registry_connection_count(r.registry), 1);
+    CHECK_EQ(dispatcher_position(r.d), 5);
+    CHECK_EQ(metric(&r.metrics.events_durable), 0); /* nothing replayed to nobody */
+    CHECK_STR(drain(c), "");
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(c)), "6");
+    connection_unref(c);
     rig_free(&r);
 }
 
@@ -117,19 +242,26 @@ static void test_replay_from_window_then_live(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    wake(&r); /* learn the start position (0) */
-    for (int i = 0; i < 5; i++)
-        fake_store_append(r.store, i % 2 ? "x" : "y", NULL, i % 2 ? "x" : "y");
-    wake(&r);
-    struct connection *c = subscriber(&r, "x", "y", 0);
+    CHECK_EQ(wake(&r), 0); /* starts at 0 */
+    append_n(&r, 5, "s");
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, true, 2);
-    CHECK_STR(drain(c), "id: 3\ndata: y\n\nid: 4\ndata: x\n\nid: 5\ndata: y\n\n");
-    CHECK_EQ(fake_store_range_calls(r.store), 0);
-    CHECK_EQ(atomic_load(&r.metrics.replayed_memory), 3);
-    fake_store_append(r.store, "x", NULL, "live");
-    wake(&r);
-    CHECK_STR(drain(c), "id: 6\ndata: live\n\n");
+    CHECK_EQ(registry_connection_count(r.registry), 1);
+    CHECK_STR(drain(c), "id: 3\ndata: s\n\nid: 4\ndata: s\n\nid: 5\ndata: s\n\n");
+    CHECK_EQ(fake_store_stats(r.store)->read_range_calls, 0);
+    CHECK_EQ(metric(&r.metrics.replayed_memory), 3);
+    CHECK_EQ(metric(&r.metrics.replayed_database), 0);
+    append_n(&r, 2, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(c)), "6,7"); /* no duplicate, no gap */
+    /* A cursor at the position replays nothing and registers at once. */
+    struct connection *d = sub(&r, "s", NULL, 0);
+    connect_sub(&r, d, true, 7);
+    CHECK_EQ(registry_connection_count(r.registry), 2);
+    CHECK_STR(drain(d), "");
     connection_unref(c);
+    connection_unref(d);
     rig_free(&r);
 }
 
@@ -137,20 +269,32 @@ static void test_replay_from_store_below_window(void)
 {
     struct rig r;
     rig_init(&r, 3);
-    wake(&r);
-    for (int i = 0; i < 8; i++)
-        fake_store_append(r.store, "s", NULL, "e");
-    wake(&r); /* the window keeps 6..8 only */
-    struct connection *c = subscriber(&r, "s", NULL, 0);
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 8, "s");
+    fake_store_append(r.store, "t", NULL, "other stream");
+    CHECK_EQ(wake(&r), 0); /* the window keeps 7..9 only */
+    struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, true, 1);
-    const char *got = drain(c);
-    CHECK(strncmp(got, "id: 2\n", 6) == 0);
-    CHECK(strstr(got, "id: 8\ndata: e\n\n") != NULL);
-    CHECK(strstr(got, "id: 1\n") == NULL);
-    CHECK_EQ(fake_store_range_calls(r.store), 1);
-    CHECK_EQ(fake_store_last_range_after(r.store), 1);
-    CHECK_EQ(atomic_load(&r.metrics.replayed_database), 7);
+    const struct fake_store_stats *st = fake_store_stats(r.store);
+    CHECK_EQ(st->read_range_calls, 1);
+    CHECK_EQ(st->last_range_after, 1);
+    CHECK_EQ(st->last_range_upto, 9);
+    CHECK_STR(st->last_range_streams, "s");
+    CHECK_STR(ids(drain(c)), seq(2, 8));
+    CHECK_EQ(metric(&r.metrics.replayed_database), 7);
+    CHECK_EQ(metric(&r.metrics.replay_queries), 1);
+    CHECK_EQ(metric(&r.metrics.replayed_memory), 0);
+    CHECK_EQ(metric(&r.metrics.gaps), 0);
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(c)), "10");
+    /* At the window's floor exactly, memory suffices. */
+    struct connection *d = sub(&r, "s", NULL, 0);
+    connect_sub(&r, d, true, 7);
+    CHECK_EQ(st->read_range_calls, 1);
+    CHECK_STR(ids(drain(d)), "8,10");
     connection_unref(c);
+    connection_unref(d);
     rig_free(&r);
 }
 
@@ -158,20 +302,23 @@ static void test_gap_sentinel_when_pruned(void)
 {
     struct rig r;
     rig_init(&r, 2);
-    wake(&r);
-    for (int i = 0; i < 6; i++)
-        fake_store_append(r.store, "s", NULL, "e");
-    wake(&r);
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 6, "s");
+    CHECK_EQ(wake(&r), 0);
     fake_store_prune(r.store, 3);
-    struct connection *c = subscriber(&r, "s", NULL, 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, true, 1);
-    const char *got = drain(c);
-    static const char gap[] =
-        "event: gateway:gap\ndata: {\"last_event_id\":1,\"oldest_position\":4}\n\nid: 4\n";
-    CHECK(strncmp(got, gap, sizeof gap - 1) == 0);
-    CHECK(strstr(got, "id: 3\n") == NULL);
-    CHECK_EQ(atomic_load(&r.metrics.gaps), 1);
+    CHECK_STR(drain(c), "event: gateway:gap\ndata: {\"last_event_id\":1,\"oldest_position\":4}\n\n"
+                        "id: 4\ndata: s\n\nid: 5\ndata: s\n\nid: 6\ndata: s\n\n");
+    CHECK_EQ(metric(&r.metrics.gaps), 1);
+    CHECK_EQ(metric(&r.metrics.replayed_database), 3);
+    /* A cursor at pruned_through lost nothing: no gap. */
+    struct connection *d = sub(&r, "s", NULL, 0);
+    connect_sub(&r, d, true, 3);
+    CHECK_STR(drain(d), "id: 4\ndata: s\n\nid: 5\ndata: s\n\nid: 6\ndata: s\n\n");
+    CHECK_EQ(metric(&r.metrics.gaps), 1);
     connection_unref(c);
+    connection_unref(d);
     rig_free(&r);
 }
 
@@ -179,20 +326,112 @@ static void test_cursor_ahead_is_held_until_reached(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    wake(&r);
-    fake_store_append(r.store, "s", NULL, "1");
-    wake(&r);
-    /* The client saw position 3 on a faster instance; the store has 2 now. */
-    fake_store_append(r.store, "s", NULL, "2");
-    struct connection *c = subscriber(&r, "s", NULL, 0);
-    connect_sub(&r, c, true, 3);
-    CHECK_EQ(dispatcher_position(r.d), 2); /* caught up while handling the connect */
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    /* The client saw position 4 on an instance further along; the store has 2 now. */
+    append_n(&r, 1, "s");
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, true, 4);
+    CHECK_EQ(dispatcher_position(r.d), 2); /* caught up first while handling the connect */
     CHECK_EQ(registry_connection_count(r.registry), 0);
-    fake_store_append(r.store, "s", NULL, "3");
-    fake_store_append(r.store, "s", NULL, "4");
-    wake(&r);
+    CHECK_EQ(r.listen.calls, 1); /* LISTENed first, even when held */
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0); /* 3 < 4: still held */
+    CHECK_EQ(registry_connection_count(r.registry), 0);
+    CHECK_STR(drain(c), "");
+    append_n(&r, 2, "s");
+    CHECK_EQ(wake(&r), 0); /* reaches 5: served from the window, then registered */
     CHECK_EQ(registry_connection_count(r.registry), 1);
-    CHECK_STR(drain(c), "id: 4\ndata: 4\n\n");
+    CHECK_EQ(r.listen.calls, 2); /* and again right before registering */
+    CHECK_EQ(r.listen.registered_at_call[1], 0);
+    CHECK_STR(ids(drain(c)), "5");
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(c)), "6");
+    connection_unref(c);
+    rig_free(&r);
+}
+
+static void test_held_connect_expires(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    CHECK_STR(drain(c), "");           /* parked, as after the preamble */
+    connect_sub(&r, c, true, 1000000); /* far ahead of a database at 0 */
+    fake_clock_advance(&r.clock, 29000);
+    CHECK_EQ(wake(&r), 0);
+    CHECK(!connection_is_closed(c));
+    fake_clock_advance(&r.clock, 1000);
+    CHECK_EQ(wake(&r), 0);
+    CHECK(connection_is_closed(c)); /* it reconnects with the same cursor: lossless */
+    CHECK_EQ(atomic_load(&sock_of(&r, 0)->resumes), 1);
+    CHECK_EQ(registry_connection_count(r.registry), 0);
+    connection_unref(c);
+    rig_free(&r);
+}
+
+static void test_several_streams_one_cursor(void)
+{
+    struct rig r;
+    rig_init(&r, 4);
+    CHECK_EQ(wake(&r), 0);
+    for (int i = 0; i < 10; i++)
+        fake_store_append(r.store, i % 3 == 0 ? "x" : i % 3 == 1 ? "y" : "z", NULL, "e");
+    CHECK_EQ(wake(&r), 0); /* x: 1,4,7,10  y: 2,5,8  z: 3,6,9; window 7..10 */
+    struct connection *mem = sub(&r, "x", "y", 0), *db = sub(&r, "y", "x", 0);
+    connect_sub(&r, mem, true, 6);
+    CHECK_STR(ids(drain(mem)), "7,8,10");
+    connect_sub(&r, db, true, 1);
+    CHECK_STR(fake_store_stats(r.store)->last_range_streams, "y,x");
+    CHECK_STR(ids(drain(db)), "2,4,5,7,8,10");
+    fake_store_append(r.store, "z", NULL, "e");
+    fake_store_append(r.store, "y", NULL, "e");
+    fake_store_append(r.store, "x", NULL, "e");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(mem)), "12,13");
+    CHECK_STR(ids(drain(db)), "12,13");
+    connection_unref(mem);
+    connection_unref(db);
+    rig_free(&r);
+}
+
+static void test_closed_connection_not_registered(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connection_gone(c);
+    connect_sub(&r, c, false, 0);
+    CHECK_EQ(registry_connection_count(r.registry), 0);
+    CHECK_EQ(r.listen.calls, 0);
+    /* Held, then gone before the cursor is reached: dropped, never registered. */
+    struct connection *h = sub(&r, "s", NULL, 0);
+    connect_sub(&r, h, true, 2);
+    connection_gone(h);
+    append_n(&r, 3, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(registry_connection_count(r.registry), 0);
+    connection_unref(c);
+    connection_unref(h);
+    rig_free(&r);
+}
+
+static void test_listen_before_register(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    struct connection *c = sub(&r, "a", "b", 0);
+    connect_sub(&r, c, false, 0);
+    CHECK_EQ(r.listen.calls, 2);
+    CHECK_STR(r.listen.streams[0], "a");
+    CHECK_STR(r.listen.streams[1], "b");
+    CHECK_EQ(r.listen.registered_at_call[0], 0);
+    CHECK_EQ(r.listen.registered_at_call[1], 0);
+    CHECK_EQ(registry_connection_count(r.registry), 1);
     connection_unref(c);
     rig_free(&r);
 }
@@ -201,31 +440,90 @@ static void test_store_failure_keeps_wake_pending(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    struct connection *c = subscriber(&r, "s", NULL, 0);
-    wake(&r);
+    struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, false, 0);
-    fake_store_append(r.store, "s", NULL, "a");
+    append_n(&r, 2, "s");
     fake_store_set_failing(r.store, true);
-    dispatcher_handle(r.d, dispatch_msg_wake());
-    CHECK_EQ(dispatcher_flush(r.d), -1);
+    CHECK_EQ(wake(&r), -1);
     CHECK_STR(drain(c), "");
+    CHECK_EQ(dispatcher_flush(r.d), -1); /* still pending: it tries again */
+    append_n(&r, 1, "s");
     fake_store_set_failing(r.store, false);
     CHECK_EQ(dispatcher_flush(r.d), 0); /* no new wake needed */
-    CHECK_STR(drain(c), "id: 1\ndata: a\n\n");
+    CHECK_STR(ids(drain(c)), "1,2,3");
+    int reads = fake_store_stats(r.store)->read_after_calls;
+    CHECK_EQ(dispatcher_flush(r.d), 0); /* no longer pending: no read */
+    CHECK_EQ(fake_store_stats(r.store)->read_after_calls, reads);
     connection_unref(c);
     rig_free(&r);
 }
 
-static void test_closed_connection_not_registered(void)
+static void test_store_down_at_start_holds_connects(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    wake(&r);
-    struct connection *c = subscriber(&r, "s", NULL, 0);
-    connection_gone(c);
-    connect_sub(&r, c, false, 0);
+    append_n(&r, 3, "s");
+    fake_store_set_failing(r.store, true);
+    struct connection *live = sub(&r, "s", NULL, 0), *cur = sub(&r, "s", NULL, 0);
+    connect_sub(&r, live, false, 0);
+    int bounds_calls = fake_store_stats(r.store)->bounds_calls;
+    connect_sub(&r, cur, true, 1); /* no second try within the batch */
+    CHECK_EQ(fake_store_stats(r.store)->bounds_calls, bounds_calls);
     CHECK_EQ(registry_connection_count(r.registry), 0);
+    CHECK_EQ(dispatcher_position(r.d), 0);
+    CHECK_EQ(dispatcher_flush(r.d), -1);
+    fake_store_set_failing(r.store, false);
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(dispatcher_position(r.d), 3);
+    CHECK_EQ(registry_connection_count(r.registry), 2);
+    CHECK_STR(drain(live), "");
+    CHECK_STR(ids(drain(cur)), "2,3"); /* below the new window's floor: from the store */
+    CHECK_EQ(fake_store_stats(r.store)->read_range_calls, 1);
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(live)), "4");
+    CHECK_STR(ids(drain(cur)), "4");
+    connection_unref(live);
+    connection_unref(cur);
+    rig_free(&r);
+}
+
+static void test_replay_failure_closes_connection(void)
+{
+    struct rig r;
+    rig_init(&r, 2);
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 6, "s");
+    CHECK_EQ(wake(&r), 0);
+    fake_store_prune(r.store, 2);
+    fake_store_fail(r.store, FAKE_READ_RANGE);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    CHECK_STR(drain(c), ""); /* parked: the gap sentinel's push takes the resume duty */
+    connect_sub(&r, c, true, 1);
+    CHECK(connection_is_closed(c));
+    CHECK_EQ(registry_connection_count(r.registry), 0);
+    CHECK_EQ(atomic_load(&sock_of(&r, 0)->resumes), 1); /* so the socket can end */
+    const char *got = drain(c);
+    CHECK(strncmp(got, "event: gateway:gap\n", 19) == 0);
+    CHECK_STR(ids(got), "");
+    int64_t pub;
+    char buf[8];
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    /* Without a gap nothing was queued: the close itself hands over the duty to resume. */
+    struct connection *d = sub(&r, "s", NULL, 0);
+    CHECK_STR(drain(d), "");
+    connect_sub(&r, d, true, 2);
+    CHECK(connection_is_closed(d));
+    CHECK_EQ(atomic_load(&sock_of(&r, 1)->resumes), 1);
+    CHECK_EQ(connection_read(d, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(metric(&r.metrics.gaps), 1);
+    /* The live path is unaffected. */
+    fake_store_fail(r.store, 0);
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(dispatcher_position(r.d), 7);
     connection_unref(c);
+    connection_unref(d);
     rig_free(&r);
 }
 
@@ -233,12 +531,17 @@ static void test_ephemeral_has_no_id(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    wake(&r);
-    struct connection *c = subscriber(&r, "s", NULL, 0);
+    struct connection *c = sub(&r, "s", NULL, 0), *o = sub(&r, "o", NULL, 0);
     connect_sub(&r, c, false, 0);
+    connect_sub(&r, o, false, 0);
     dispatcher_handle(r.d, dispatch_msg_ephemeral("s", "typing", "x\ny", 3));
-    CHECK_STR(drain(c), "event: typing\ndata: x\ndata: y\n\n");
+    dispatcher_handle(r.d, dispatch_msg_ephemeral("s", NULL, "plain", 5));
+    CHECK_STR(drain(c), "event: typing\ndata: x\ndata: y\n\ndata: plain\n\n");
+    CHECK_STR(drain(o), "");
+    CHECK_EQ(metric(&r.metrics.deliveries), 2);
+    CHECK_EQ(dispatcher_position(r.d), 0);
     connection_unref(c);
+    connection_unref(o);
     rig_free(&r);
 }
 
@@ -246,18 +549,19 @@ static void test_slow_consumer_closed_others_unaffected(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    wake(&r);
-    struct connection *slow = subscriber(&r, "s", NULL, 64), *fast = subscriber(&r, "s", NULL, 0);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *slow = sub(&r, "s", NULL, 64), *fast = sub(&r, "s", NULL, 0);
     connect_sub(&r, slow, false, 0);
     connect_sub(&r, fast, false, 0);
+    CHECK_STR(drain(slow), "");
     for (int i = 0; i < 10; i++)
         fake_store_append(r.store, "s", NULL, "0123456789");
-    wake(&r);
+    CHECK_EQ(wake(&r), 0);
     CHECK(connection_is_closed(slow));
     CHECK_EQ(registry_connection_count(r.registry), 1);
-    CHECK_EQ(atomic_load(&r.metrics.slow_consumer_disconnects), 1);
-    const char *got = drain(fast);
-    CHECK(strstr(got, "id: 1\n") && strstr(got, "id: 10\n"));
+    CHECK_EQ(metric(&r.metrics.slow_consumer_disconnects), 1);
+    CHECK(atomic_load(&sock_of(&r, 0)->resumes) >= 1); /* woken, so the socket ends */
+    CHECK_STR(ids(drain(fast)), seq(1, 10));
     int64_t pub;
     char buf[64];
     CHECK_EQ(connection_read(slow, buf, sizeof buf, 0, &pub), CONN_READ_END);
@@ -266,31 +570,136 @@ static void test_slow_consumer_closed_others_unaffected(void)
     rig_free(&r);
 }
 
+static void test_resume_during_fan_out_once(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, false, 0);
+    CHECK_STR(drain(c), ""); /* the worker parks the socket */
+    append_n(&r, 3, "s");
+    CHECK_EQ(wake(&r), 0);
+    struct sock *s = sock_of(&r, 0);
+    /* Woken once, after the first event and before the rest were queued. */
+    CHECK_EQ(atomic_load(&s->resumes), 1);
+    CHECK_EQ(s->queued_at_first_resume, strlen("id: 1\ndata: s\n\n"));
+    CHECK_STR(ids(drain(c)), "1,2,3");
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(atomic_load(&s->resumes), 2); /* parked again by the drain: woken again */
+    connection_unref(c);
+    rig_free(&r);
+}
+
+static void test_large_backlog_in_batches(void)
+{
+    struct rig r;
+    rig_init(&r, 10);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, false, 0);
+    append_n(&r, 2500, "s");
+    int before = fake_store_stats(r.store)->read_after_calls;
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(fake_store_stats(r.store)->read_after_calls - before, 3); /* 1000, 1000, 500 */
+    CHECK_EQ(dispatcher_position(r.d), 2500);
+    CHECK_STR(ids(drain(c)), seq(1, 2500));
+    CHECK_EQ(metric(&r.metrics.events_durable), 2500);
+    connection_unref(c);
+    rig_free(&r);
+}
+
+/* ---- the real thread, against a store locked for two threads ---- */
+
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct event_store_ops inner;
+
+static long locked_read_after(void *ctx, int64_t after, long limit, stored_event_fn fn, void *arg)
+{
+    pthread_mutex_lock(&store_lock);
+    long n = inner.read_after(ctx, after, limit, fn, arg);
+    pthread_mutex_unlock(&store_lock);
+    return n;
+}
+
+static long locked_read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
+                              size_t nstreams, stored_event_fn fn, void *arg)
+{
+    pthread_mutex_lock(&store_lock);
+    long n = inner.read_range(ctx, after, upto, streams, nstreams, fn, arg);
+    pthread_mutex_unlock(&store_lock);
+    return n;
+}
+
+static int locked_bounds(void *ctx, int64_t *head, int64_t *pruned)
+{
+    pthread_mutex_lock(&store_lock);
+    int rc = inner.bounds(ctx, head, pruned);
+    pthread_mutex_unlock(&store_lock);
+    return rc;
+}
+
+/* Polls cond for up to 5 s. */
+#define WAIT_FOR(cond)                                                                             \
+    do {                                                                                           \
+        for (int wait_i_ = 0; wait_i_ < 5000 && !(cond); wait_i_++)                                \
+            nanosleep(&(struct timespec){0, 1000000L}, NULL);                                      \
+    } while (0)
+
 static void test_thread_lifecycle(void)
 {
     struct rig r;
     rig_init(&r, 100);
-    struct connection *c = subscriber(&r, "s", NULL, 0);
+    inner = fake_store_ops(r.store);
+    r.ops = (struct event_store_ops){locked_read_after, locked_read_range, locked_bounds, r.store};
+    pthread_mutex_lock(&store_lock);
+    append_n(&r, 2, "s"); /* before start: not replayed to a live subscriber */
+    pthread_mutex_unlock(&store_lock);
+    struct connection *live = sub(&r, "s", NULL, 0), *late = sub(&r, "s", NULL, 0);
     CHECK_EQ(dispatcher_start(r.d), 0);
-    dispatch_queue_push(r.queue, dispatch_msg_connect(connection_ref(c), false, 0));
-    dispatcher_stop(r.d); /* everything queued before STOP is handled */
-    dispatcher_stop(r.d);
+    dispatch_queue_push(r.queue, dispatch_msg_connect(connection_ref(live), false, 0));
+    WAIT_FOR(registry_connection_count(r.registry) == 1);
     CHECK_EQ(registry_connection_count(r.registry), 1);
-    connection_unref(c);
+    CHECK_EQ(dispatcher_position(r.d), 2);
+    pthread_mutex_lock(&store_lock);
+    append_n(&r, 3, "s");
+    pthread_mutex_unlock(&store_lock);
+    dispatch_queue_push(r.queue, dispatch_msg_wake());
+    WAIT_FOR(dispatcher_position(r.d) == 5);
+    CHECK_EQ(dispatcher_position(r.d), 5);
+    CHECK_STR(ids(drain(live)), "3,4,5");
+    /* Everything queued before STOP is handled before the thread ends. */
+    dispatch_queue_push(r.queue, dispatch_msg_connect(connection_ref(late), true, 3));
+    dispatcher_stop(r.d);
+    dispatcher_stop(r.d);
+    CHECK_EQ(registry_connection_count(r.registry), 2);
+    CHECK_STR(ids(drain(late)), "4,5");
+    CHECK_EQ(dispatch_queue_depth(r.queue), 0);
+    connection_unref(live);
+    connection_unref(late);
     rig_free(&r);
 }
 
 int main(void)
 {
     test_live_delivery();
+    test_fresh_instance_starts_at_head();
     test_replay_from_window_then_live();
     test_replay_from_store_below_window();
     test_gap_sentinel_when_pruned();
     test_cursor_ahead_is_held_until_reached();
-    test_store_failure_keeps_wake_pending();
+    test_held_connect_expires();
+    test_several_streams_one_cursor();
     test_closed_connection_not_registered();
+    test_listen_before_register();
+    test_store_failure_keeps_wake_pending();
+    test_store_down_at_start_holds_connects();
+    test_replay_failure_closes_connection();
     test_ephemeral_has_no_id();
     test_slow_consumer_closed_others_unaffected();
+    test_resume_during_fan_out_once();
+    test_large_backlog_in_batches();
     test_thread_lifecycle();
     return CHECK_DONE();
 }

@@ -1,7 +1,7 @@
 // The wire format of SPEC §4 with exact bytes: headers, first bytes, data
 // line splitting, event types, ids, heartbeats, ephemeral messages, error
 // statuses, health endpoints, and the shutdown sentinel before EOF.
-import { assert, assertEq, httpGet, rawSse, run, sqlClient, startGateway, startPostgres, test, waitFor } from './lib/harness.mjs';
+import { BIN, assert, assertEq, httpGet, rawSse, run, sqlClient, startGateway, startPostgres, test, waitFor } from './lib/harness.mjs';
 
 const db = await startPostgres();
 const gw = await startGateway(db.url, ['--heartbeat', '1s']);
@@ -65,6 +65,15 @@ test('bad requests get 400 JSON and the process keeps serving', async () => {
   assertEq(c.status, 200, 'malformed header ignored');
   c.close();
   assertEq((await httpGet(gw.base, '/healthz')).status, 200, 'healthz');
+});
+
+test('a bad flag exits 2 with one line naming it', async () => {
+  const { spawnSync } = await import('node:child_process');
+  for (const args of [['--bogus-flag'], ['--heartbeat', '5x']]) {
+    const r = spawnSync(BIN, args, { encoding: 'utf8' });
+    assertEq(r.status, 2, `exit status for ${args.join(' ')}`);
+    assert(r.stderr.trim().split('\n').length === 1 && r.stderr.includes(args[0]), `one line naming ${args[0]}: ${r.stderr}`);
+  }
 });
 
 test('health, readiness, metrics and stats', async () => {
