@@ -1,57 +1,92 @@
 /*
- * connection: one subscriber's queue of shared frames and the suspend/resume
- * handshake with its socket. Frames are pushed by the dispatcher and
- * heartbeat threads and read by the HTTP worker that owns the socket; every
- * mutable field is guarded by the connection's own mutex.
+ * connection: one subscriber's FIFO of shared frames and the suspend/resume
+ * handshake with its socket. Frames are pushed by the dispatcher and the
+ * heartbeat threads (and the HTTP layer for the preamble and final frames)
+ * and read by the HTTP worker that owns the socket; every mutable field is
+ * guarded by the connection's own mutex, taken after the registry's.
  *
  * The handshake: the reader, finding the queue empty, sets `suspended` and
- * parks the socket while holding the mutex; the first pusher after that
- * clears `suspended` and alone owns the duty to resume, which it does after
- * unlocking. A parked libmicrohttpd connection cannot be freed until resumed,
- * so resuming outside the lock is safe; after connection_gone() no io call
- * happens at all.
+ * parks the socket while still holding the mutex, so a concurrent push either
+ * lands before the check or sees `suspended`. Exactly one party clears
+ * `suspended` (a push or a close) and so owes the resume, recorded in
+ * `resume_owed`; connection_resume() calls io->resume outside the lock only
+ * for an owed resume. A parked libmicrohttpd connection cannot be freed until
+ * it is resumed, so that call never races with the socket's end; a socket
+ * that is awake (an overflow while writing) is never resumed at all, and
+ * after connection_gone() no io call starts.
  *
- * Does not: know about streams' subscribers (registry) or sockets (web).
+ * Byte limit: max_queued_bytes bounds the bytes queued by live pushes; bytes
+ * queued by a replay are exempt, and are counted as written first since a
+ * replay is queued before the connection is registered for live events.
+ *
+ * Does not: know which streams have which subscribers (registry.c), touch
+ * sockets (web/ through conn_io_ops), or read any clock (callers pass now_ms).
  */
 #include "connection.h"
 #include "frame.h"
 #include "xalloc.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
+/* A ring grown past this by a burst is freed once drained, so an idle
+ * connection does not keep its burst's memory (SPEC: ≤ 6 KiB per idle one). */
+#define RING_KEEP 16
 
 struct connection {
     unsigned magic;
     _Atomic int refs;
-    uint64_t id;                  /* fixed after start */
-    char **streams;               /* fixed after start */
-    size_t nstreams;              /* fixed after start */
-    size_t max_queued_bytes;      /* fixed after start */
-    const struct conn_io_ops *io; /* fixed once set */
-    void (*io_release)(void *);   /* fixed after start */
-    void *io_ctx;                 /* fixed once set */
-    void *registry_slot;          /* guarded by the registry mutex */
+    uint64_t id;                /* fixed after creation */
+    char **streams;             /* fixed after creation: one block, names follow */
+    size_t nstreams;            /* fixed after creation */
+    size_t max_queued_bytes;    /* fixed after creation */
+    void (*io_release)(void *); /* fixed after creation */
+    void *registry_slot;        /* guarded by the registry mutex */
+
     pthread_mutex_t mtx;
-    struct frame **ring;           /* guarded by mtx: queued frames */
-    size_t head, count, cap;       /* guarded by mtx */
-    size_t head_offset;            /* guarded by mtx: bytes of ring[head] already written */
-    size_t queued_bytes;           /* guarded by mtx */
-    bool suspended, closing, gone; /* guarded by mtx */
-    _Atomic int64_t last_push_ms;
-    _Atomic int64_t last_event_ms;
+    const struct conn_io_ops *io;  /* shared: guarded by mtx (set once) */
+    void *io_ctx;                  /* shared: guarded by mtx (set once) */
+    struct frame **ring;           /* shared: guarded by mtx */
+    size_t head, count, cap;       /* shared: guarded by mtx */
+    size_t head_offset;            /* shared: guarded by mtx; bytes of ring[head] written */
+    size_t queued_bytes;           /* shared: guarded by mtx; all unwritten bytes */
+    size_t replay_bytes;           /* shared: guarded by mtx; of which exempt from the limit */
+    bool suspended;                /* shared: guarded by mtx; the socket is parked */
+    bool resume_owed;              /* shared: guarded by mtx; someone cleared `suspended` */
+    bool closing, gone;            /* shared: guarded by mtx */
+    _Atomic int64_t last_push_ms;  /* written under mtx, read without it */
+    _Atomic int64_t last_event_ms; /* written under mtx, read without it */
 };
 
 static _Atomic uint64_t next_id = 1;
 
+/* STYLE 19: a connection travels through void * (MHD cls, dispatch messages). */
 static void check(const struct connection *c)
 {
     assert(c && c->magic == CONNECTION_MAGIC);
     (void)c;
+}
+
+/* Lock-held invariant check (STYLE 14): trylock fails on a mutex held by anyone. */
+static void assert_held(struct connection *c)
+{
+    assert(pthread_mutex_trylock(&c->mtx) == EBUSY);
+    (void)c;
+}
+
+static void lock(struct connection *c)
+{
+    PTOK(pthread_mutex_lock(&c->mtx));
+}
+
+static void unlock(struct connection *c)
+{
+    PTOK(pthread_mutex_unlock(&c->mtx));
 }
 
 struct connection *connection_new(const struct connection_params *p)
@@ -60,10 +95,21 @@ struct connection *connection_new(const struct connection_params *p)
     c->magic = CONNECTION_MAGIC;
     atomic_init(&c->refs, 1);
     c->id = atomic_fetch_add(&next_id, 1);
-    c->nstreams = p->nstreams;
-    c->streams = xcalloc(p->nstreams ? p->nstreams : 1, sizeof *c->streams);
+
+    /* The names live right after the pointer array: one allocation, one free. */
+    size_t bytes = p->nstreams * sizeof(char *);
     for (size_t i = 0; i < p->nstreams; i++)
-        c->streams[i] = xstrdup(p->streams[i]);
+        bytes += strlen(p->streams[i]) + 1;
+    c->streams = xmalloc(bytes);
+    char *name = (char *)(c->streams + p->nstreams);
+    for (size_t i = 0; i < p->nstreams; i++) {
+        size_t len = strlen(p->streams[i]) + 1;
+        memcpy(name, p->streams[i], len);
+        c->streams[i] = name;
+        name += len;
+    }
+    c->nstreams = p->nstreams;
+
     c->max_queued_bytes = p->max_queued_bytes;
     c->io = p->io;
     c->io_ctx = p->io_ctx;
@@ -77,25 +123,33 @@ struct connection *connection_new(const struct connection_params *p)
 void connection_set_io(struct connection *c, const struct conn_io_ops *io, void *io_ctx)
 {
     check(c);
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
     c->io = io;
     c->io_ctx = io_ctx;
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
 }
 
 struct connection *connection_ref(struct connection *c)
 {
     check(c);
-    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    int old = atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    assert(old > 0);
+    (void)old;
     return c;
 }
 
-/* Drops every queued frame. Mutex held. */
+/* Releases every queued frame and, if it grew, the ring. Mutex held (or last ref). */
 static void drop_queue(struct connection *c)
 {
     for (size_t i = 0; i < c->count; i++)
         frame_unref(c->ring[(c->head + i) % c->cap]);
-    c->head = c->count = c->head_offset = c->queued_bytes = 0;
+    c->head = c->count = c->head_offset = 0;
+    c->queued_bytes = c->replay_bytes = 0;
+    if (c->cap > RING_KEEP) {
+        free(c->ring);
+        c->ring = NULL;
+        c->cap = 0;
+    }
 }
 
 void connection_unref(struct connection *c)
@@ -103,14 +157,16 @@ void connection_unref(struct connection *c)
     if (!c)
         return;
     check(c);
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+    int old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old != 1)
         return;
+    assert(!c->registry_slot); /* the registry holds a reference while registered */
     drop_queue(c);
     free(c->ring);
-    for (size_t i = 0; i < c->nstreams; i++)
-        free(c->streams[i]);
     free(c->streams);
     PTOK(pthread_mutex_destroy(&c->mtx));
+    /* Last: io_ctx must outlive every io call made through a reference. */
     if (c->io_release)
         c->io_release(c->io_ctx);
     c->magic = 0;
@@ -119,33 +175,38 @@ void connection_unref(struct connection *c)
 
 uint64_t connection_id(const struct connection *c)
 {
+    check(c);
     return c->id;
 }
 
 size_t connection_stream_count(const struct connection *c)
 {
+    check(c);
     return c->nstreams;
 }
 
 const char *connection_stream(const struct connection *c, size_t i)
 {
+    check(c);
     assert(i < c->nstreams);
     return c->streams[i];
 }
 
 bool connection_has_stream(const struct connection *c, const char *stream)
 {
+    check(c);
     for (size_t i = 0; i < c->nstreams; i++)
         if (strcmp(c->streams[i], stream) == 0)
             return true;
     return false;
 }
 
-/* Appends a reference to f. Mutex held. */
+/* Appends a reference to f, growing the ring by doubling. Mutex held. */
 static void enqueue(struct connection *c, struct frame *f)
 {
+    assert_held(c);
     if (c->count == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
+        size_t cap = c->cap ? c->cap * 2 : 4;
         struct frame **ring = xmalloc(cap * sizeof *ring);
         for (size_t i = 0; i < c->count; i++)
             ring[i] = c->ring[(c->head + i) % c->cap];
@@ -159,12 +220,26 @@ static void enqueue(struct connection *c, struct frame *f)
     c->queued_bytes += frame_len(f);
 }
 
-/* Clears `suspended` and reports whether the caller must resume. Mutex held. */
+/* Clears `suspended`; whoever clears it owes the resume. Returns whether the
+ * caller now owes one. Mutex held. */
 static bool take_resume_duty(struct connection *c)
 {
-    bool was = c->suspended;
+    assert_held(c);
+    if (!c->suspended)
+        return false;
     c->suspended = false;
-    return was && !c->gone;
+    c->resume_owed = true;
+    return true;
+}
+
+/* Monotonic updates: pushes from two threads may carry clock readings out of order. */
+static void touch(struct connection *c, int64_t now_ms, bool counts_as_event)
+{
+    assert_held(c);
+    if (now_ms > atomic_load_explicit(&c->last_push_ms, memory_order_relaxed))
+        atomic_store_explicit(&c->last_push_ms, now_ms, memory_order_relaxed);
+    if (counts_as_event && now_ms > atomic_load_explicit(&c->last_event_ms, memory_order_relaxed))
+        atomic_store_explicit(&c->last_event_ms, now_ms, memory_order_relaxed);
 }
 
 enum conn_push_result connection_push(struct connection *c, struct frame *f, int64_t now_ms,
@@ -172,25 +247,22 @@ enum conn_push_result connection_push(struct connection *c, struct frame *f, int
 {
     check(c);
     enum conn_push_result r;
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
+    size_t live = c->queued_bytes - c->replay_bytes;
     if (c->closing || c->gone) {
         r = CONN_PUSH_CLOSED;
-    } else if (c->max_queued_bytes && c->queued_bytes + frame_len(f) > c->max_queued_bytes) {
-        /* A slow consumer: dropping it is lossless, it resumes from its cursor. */
+    } else if (c->max_queued_bytes && live + frame_len(f) > c->max_queued_bytes) {
+        /* A slow consumer. Closing it is lossless: it reconnects with its cursor. */
         drop_queue(c);
         c->closing = true;
-        take_resume_duty(c);
+        take_resume_duty(c); /* a parked socket must wake to see the end */
         r = CONN_PUSH_OVERFLOW;
     } else {
         enqueue(c, f);
+        touch(c, now_ms, counts_as_event);
         r = take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
     }
-    PTOK(pthread_mutex_unlock(&c->mtx));
-    if (r == CONN_PUSH_QUEUED || r == CONN_PUSH_NEEDS_RESUME) {
-        atomic_store_explicit(&c->last_push_ms, now_ms, memory_order_relaxed);
-        if (counts_as_event)
-            atomic_store_explicit(&c->last_event_ms, now_ms, memory_order_relaxed);
-    }
+    unlock(c);
     return r;
 }
 
@@ -198,64 +270,75 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
 {
     check(c);
     enum conn_push_result r = CONN_PUSH_CLOSED;
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
     if (!c->closing && !c->gone) {
         enqueue(c, f);
+        c->replay_bytes += frame_len(f);
+        touch(c, now_ms, true);
         r = take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
     }
-    PTOK(pthread_mutex_unlock(&c->mtx));
-    if (r != CONN_PUSH_CLOSED) {
-        atomic_store_explicit(&c->last_push_ms, now_ms, memory_order_relaxed);
-        atomic_store_explicit(&c->last_event_ms, now_ms, memory_order_relaxed);
-    }
+    unlock(c);
     return r;
 }
 
 void connection_resume(struct connection *c)
 {
     check(c);
-    PTOK(pthread_mutex_lock(&c->mtx));
-    bool gone = c->gone;
+    lock(c);
+    bool call = c->resume_owed && !c->gone && c->io;
+    c->resume_owed = false;
     const struct conn_io_ops *io = c->io;
     void *io_ctx = c->io_ctx;
-    PTOK(pthread_mutex_unlock(&c->mtx));
-    if (!gone && io)
+    unlock(c);
+    /* Outside the lock: the socket stays parked until this call, so it cannot
+     * end (and connection_gone cannot run) in between. */
+    if (call)
         io->resume(io_ctx);
 }
 
 bool connection_close(struct connection *c, struct frame *final_frame)
 {
     check(c);
-    PTOK(pthread_mutex_lock(&c->mtx));
     bool resume = false;
+    lock(c);
     if (!c->closing && !c->gone) {
         if (final_frame)
-            enqueue(c, final_frame);
+            enqueue(c, final_frame); /* exempt from the limit: the reader must see it */
         c->closing = true;
         resume = take_resume_duty(c);
     }
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
     return resume;
+}
+
+/* Accounts for n bytes written; replay bytes count as written first. Mutex held. */
+static void consumed(struct connection *c, size_t n)
+{
+    c->queued_bytes -= n;
+    c->replay_bytes -= n < c->replay_bytes ? n : c->replay_bytes;
+    if (c->count == 0 && c->cap > RING_KEEP)
+        drop_queue(c);
 }
 
 long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms,
                      int64_t *oldest_published_us)
 {
     check(c);
+    assert(max > 0); /* 0 would look like "parked" */
     (void)now_ms;
     *oldest_published_us = 0;
     size_t n = 0;
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
+    /* Copy across frames: a backlog goes out in one chunk, one syscall. */
     while (c->count > 0 && n < max) {
         struct frame *f = c->ring[c->head];
+        if (c->head_offset == 0 && *oldest_published_us == 0)
+            *oldest_published_us = frame_published_us(f);
         size_t left = frame_len(f) - c->head_offset;
         size_t take = left < max - n ? left : max - n;
         memcpy(buf + n, frame_data(f) + c->head_offset, take);
-        if (!*oldest_published_us && c->head_offset == 0)
-            *oldest_published_us = frame_published_us(f);
         n += take;
         c->head_offset += take;
-        c->queued_bytes -= take;
         if (c->head_offset == frame_len(f)) {
             frame_unref(f);
             c->head = (c->head + 1) % c->cap;
@@ -263,72 +346,83 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
             c->head_offset = 0;
         }
     }
+    consumed(c, n);
     long r = (long)n;
     if (n == 0) {
         if (c->closing || c->gone) {
             r = CONN_READ_END;
         } else {
+            /* Park under the lock: a push now either came before (and was
+             * copied) or will find `suspended` set and owe the resume. */
             c->suspended = true;
+            c->resume_owed = false;
             if (c->io)
                 c->io->suspend(c->io_ctx);
             r = CONN_READ_SUSPENDED;
         }
     }
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
     return r;
 }
 
 void connection_gone(struct connection *c)
 {
     check(c);
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
     c->gone = true;
     c->suspended = false;
+    c->resume_owed = false;
     drop_queue(c);
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
 }
 
 bool connection_is_closed(struct connection *c)
 {
     check(c);
-    PTOK(pthread_mutex_lock(&c->mtx));
+    lock(c);
     bool closed = c->closing || c->gone;
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
     return closed;
 }
 
 int64_t connection_last_push_ms(struct connection *c)
 {
+    check(c);
     return atomic_load_explicit(&c->last_push_ms, memory_order_relaxed);
 }
 
 int64_t connection_last_event_ms(struct connection *c)
 {
+    check(c);
     return atomic_load_explicit(&c->last_event_ms, memory_order_relaxed);
 }
 
 size_t connection_queued_bytes(struct connection *c)
 {
-    PTOK(pthread_mutex_lock(&c->mtx));
+    check(c);
+    lock(c);
     size_t n = c->queued_bytes;
-    PTOK(pthread_mutex_unlock(&c->mtx));
+    unlock(c);
     return n;
 }
 
 void *connection_registry_slot(const struct connection *c)
 {
+    check(c);
     return c->registry_slot;
 }
 
 void connection_set_registry_slot(struct connection *c, void *slot)
 {
+    check(c);
     c->registry_slot = slot;
 }
 
 void conn_list_push(struct conn_list *l, struct connection *c)
 {
+    check(c);
     if (l->len == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
+        l->cap = l->cap ? l->cap * 2 : 16;
         l->items = xrealloc(l->items, l->cap * sizeof *l->items);
     }
     l->items[l->len++] = c;
@@ -350,6 +444,8 @@ void conn_list_clear(struct conn_list *l)
 
 void conn_list_free(struct conn_list *l)
 {
+    if (!l)
+        return;
     conn_list_clear(l);
     free(l->items);
     l->items = NULL;

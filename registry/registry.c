@@ -1,50 +1,95 @@
 /*
- * registry: streams → subscribed connections, plus the set of every
- * registered connection. One mutex guards all of it. Each stream keeps a
- * dense array of its subscribers; each registered connection carries a slot
- * (connection_registry_slot) with its index in each of its streams' arrays
- * and in the all-connections array, so removal is O(1) per stream by
- * swap-remove, even during a reconnect storm of thousands.
+ * registry: stream name → subscribed connections, plus the set of every
+ * registered connection. One mutex guards all of it; any thread may call in.
  *
- * Lock order: registry mutex, then connection mutex (fan-out pushes under the
- * registry lock). No socket I/O here: resumes are handed back to the caller.
+ * Streams live in an open-addressing hash table (linear probing, backward
+ * shift on delete, no tombstones); each stream keeps a dense array of
+ * (connection, index into that connection's stream list) entries. Each
+ * registered connection carries a slot (connection_registry_slot) that records
+ * where it sits in each of its streams' arrays and in the all-connections
+ * array, so removal is O(1) per stream by swap-remove, fixing up the moved
+ * entry's slot directly: a reconnect storm of 20k connections stays linear.
+ * A stream is deleted when its last subscriber leaves.
+ *
+ * Lock order: registry mutex, then connection mutex (fan-out pushes and
+ * registry_add's closed check take connection locks inside ours). No socket
+ * I/O happens here: connections that need a resume are handed back to the
+ * caller, who resumes them after we unlock.
+ *
+ * Does not: decide what to deliver (the dispatcher does), own connections
+ * beyond one reference each, or drop a last reference under its lock.
  */
 #include "registry.h"
 #include "frame.h"
 #include "xalloc.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define SLOT_MAGIC 0x534c4f54u /* "SLOT" */
+#define TABLE_MIN  64
+#define SUBS_MIN   4
+
+/* One subscriber of a stream: k is the stream's index in c's stream list,
+ * which is also the index of this entry's link in c's slot. */
+struct entry {
+    struct connection *c;
+    size_t k;
+};
 
 struct stream {
     char *name;
     uint64_t hash;
-    struct connection **subs; /* dense */
+    struct entry *subs; /* dense */
     size_t len, cap;
 };
 
-/* Per registered connection: where it sits in each array. */
+struct link {
+    struct stream *s; /* NULL for a name the connection lists twice */
+    size_t index;     /* of the connection's entry in s->subs */
+};
+
+/* Per registered connection: where it sits in every array. */
 struct slot {
+    unsigned magic;
+    struct registry *owner; /* a connection is registered in one registry at most */
     size_t all_index;
-    struct stream **streams; /* parallel to the connection's stream list */
-    size_t *index;
+    size_t nlinks;
+    struct link links[]; /* parallel to the connection's stream list */
 };
 
 struct registry {
     pthread_mutex_t mtx;
-    struct stream **table; /* guarded by mtx: open addressing, linear probing */
-    size_t table_cap, nstreams;
-    struct connection **all; /* guarded by mtx */
-    size_t nall, all_cap;
+    uint64_t seed;           /* fixed after creation */
+    struct stream **table;   /* guarded by mtx: power-of-two capacity */
+    size_t table_cap;        /* guarded by mtx */
+    size_t nstreams;         /* guarded by mtx */
+    struct connection **all; /* guarded by mtx: dense, one reference each */
+    size_t nall, all_cap;    /* guarded by mtx */
 };
 
-static uint64_t hash_name(const char *s)
+/* Lock-held invariant check (STYLE 14): trylock fails on a mutex held by anyone. */
+static void assert_held(struct registry *r)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    assert(pthread_mutex_trylock(&r->mtx) == EBUSY);
+    (void)r;
+}
+
+/* FNV-1a from a per-registry basis, then a 64-bit finalizer so the low bits
+ * used for the table index depend on every byte. Stream names come from
+ * clients; the seed makes colliding names harder to prepare in advance. */
+static uint64_t hash_name(const struct registry *r, const char *s)
+{
+    uint64_t h = 1469598103934665603ull ^ r->seed;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -52,7 +97,11 @@ struct registry *registry_new(void)
 {
     struct registry *r = xcalloc(1, sizeof *r);
     PTOK(pthread_mutex_init(&r->mtx, NULL));
-    r->table_cap = 64;
+    /* A hash seed, not a time: the injected clock is for deadlines. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)r;
+    r->table_cap = TABLE_MIN;
     r->table = xcalloc(r->table_cap, sizeof *r->table);
     return r;
 }
@@ -60,23 +109,24 @@ struct registry *registry_new(void)
 /* The table index holding name, or the empty index where it would go. */
 static size_t probe(const struct registry *r, const char *name, uint64_t h)
 {
-    size_t i = h & (r->table_cap - 1);
+    size_t mask = r->table_cap - 1;
+    size_t i = h & mask;
     while (r->table[i] && (r->table[i]->hash != h || strcmp(r->table[i]->name, name) != 0))
-        i = (i + 1) & (r->table_cap - 1);
+        i = (i + 1) & mask;
     return i;
 }
 
 static struct stream *find(const struct registry *r, const char *name)
 {
-    return r->table[probe(r, name, hash_name(name))];
+    return r->table[probe(r, name, hash_name(r, name))];
 }
 
-static void grow_table(struct registry *r)
+static void resize_table(struct registry *r, size_t cap)
 {
     struct stream **old = r->table;
     size_t old_cap = r->table_cap;
-    r->table_cap *= 2;
-    r->table = xcalloc(r->table_cap, sizeof *r->table);
+    r->table_cap = cap;
+    r->table = xcalloc(cap, sizeof *r->table);
     for (size_t i = 0; i < old_cap; i++)
         if (old[i])
             r->table[probe(r, old[i]->name, old[i]->hash)] = old[i];
@@ -85,12 +135,12 @@ static void grow_table(struct registry *r)
 
 static struct stream *find_or_add(struct registry *r, const char *name)
 {
-    uint64_t h = hash_name(name);
+    uint64_t h = hash_name(r, name);
     size_t i = probe(r, name, h);
     if (r->table[i])
         return r->table[i];
-    if ((r->nstreams + 1) * 4 > r->table_cap * 3) {
-        grow_table(r);
+    if ((r->nstreams + 1) * 4 > r->table_cap * 3) { /* keep the load at most 3/4 */
+        resize_table(r, r->table_cap * 2);
         i = probe(r, name, h);
     }
     struct stream *s = xcalloc(1, sizeof *s);
@@ -101,14 +151,17 @@ static struct stream *find_or_add(struct registry *r, const char *name)
     return s;
 }
 
-/* Deletes s from the table, re-inserting the rest of its probe cluster. */
+/* Deletes s. Entries after it in its probe run move back so that every
+ * lookup still finds its entry without tombstones. */
 static void delete_stream(struct registry *r, struct stream *s)
 {
+    assert(s->len == 0);
+    size_t mask = r->table_cap - 1;
     size_t i = probe(r, s->name, s->hash);
     assert(r->table[i] == s);
     r->table[i] = NULL;
     r->nstreams--;
-    for (size_t j = (i + 1) & (r->table_cap - 1); r->table[j]; j = (j + 1) & (r->table_cap - 1)) {
+    for (size_t j = (i + 1) & mask; r->table[j]; j = (j + 1) & mask) {
         struct stream *moved = r->table[j];
         r->table[j] = NULL;
         r->table[probe(r, moved->name, moved->hash)] = moved;
@@ -116,75 +169,104 @@ static void delete_stream(struct registry *r, struct stream *s)
     free(s->subs);
     free(s->name);
     free(s);
+    /* Shrink after a storm has gone, keeping the load at least 1/8. */
+    if (r->table_cap > TABLE_MIN && r->nstreams * 8 < r->table_cap)
+        resize_table(r, r->table_cap / 2);
 }
 
-/* Index of stream s in c's slot arrays. */
-static size_t slot_pos(struct connection *c, struct slot *sl, struct stream *s)
+static struct slot *slot_of(const struct connection *c)
 {
-    for (size_t k = 0; k < connection_stream_count(c); k++)
-        if (sl->streams[k] == s)
-            return k;
-    assert(!"stream not in slot");
-    return 0;
+    struct slot *sl = connection_registry_slot(c);
+    assert(!sl || sl->magic == SLOT_MAGIC);
+    return sl;
 }
 
 bool registry_add(struct registry *r, struct connection *c)
 {
     PTOK(pthread_mutex_lock(&r->mtx));
+    /* The closed check under our lock settles a close racing with this add:
+     * the HTTP layer marks the connection gone before calling registry_remove,
+     * so either we see it closed here, or its remove comes after this add. */
     bool ok = !connection_registry_slot(c) && !connection_is_closed(c);
-    if (ok) {
-        size_t n = connection_stream_count(c);
-        struct slot *sl = xcalloc(1, sizeof *sl);
-        sl->streams = xcalloc(n ? n : 1, sizeof *sl->streams);
-        sl->index = xcalloc(n ? n : 1, sizeof *sl->index);
-        for (size_t k = 0; k < n; k++) {
-            struct stream *s = find_or_add(r, connection_stream(c, k));
-            if (s->len == s->cap) {
-                s->cap = s->cap ? s->cap * 2 : 4;
-                s->subs = xrealloc(s->subs, s->cap * sizeof *s->subs);
-            }
-            sl->streams[k] = s;
-            sl->index[k] = s->len;
-            s->subs[s->len++] = c;
+    if (!ok)
+        goto out;
+    size_t n = connection_stream_count(c);
+    struct slot *sl = xmalloc(sizeof *sl + n * sizeof sl->links[0]);
+    sl->magic = SLOT_MAGIC;
+    sl->owner = r;
+    sl->nlinks = n;
+    for (size_t k = 0; k < n; k++) {
+        struct stream *s = find_or_add(r, connection_stream(c, k));
+        /* A name listed twice: entries for c were all appended in this call,
+         * so an earlier one is the last entry. Deliver once. */
+        if (s->len > 0 && s->subs[s->len - 1].c == c) {
+            sl->links[k] = (struct link){NULL, 0};
+            continue;
         }
-        if (r->nall == r->all_cap) {
-            r->all_cap = r->all_cap ? r->all_cap * 2 : 64;
-            r->all = xrealloc(r->all, r->all_cap * sizeof *r->all);
+        if (s->len == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : SUBS_MIN;
+            s->subs = xrealloc(s->subs, s->cap * sizeof *s->subs);
         }
-        sl->all_index = r->nall;
-        r->all[r->nall++] = connection_ref(c);
-        connection_set_registry_slot(c, sl);
+        sl->links[k] = (struct link){s, s->len};
+        s->subs[s->len++] = (struct entry){c, k};
     }
+    if (r->nall == r->all_cap) {
+        r->all_cap = r->all_cap ? r->all_cap * 2 : 64;
+        r->all = xrealloc(r->all, r->all_cap * sizeof *r->all);
+    }
+    sl->all_index = r->nall;
+    r->all[r->nall++] = connection_ref(c);
+    connection_set_registry_slot(c, sl);
+out:
     PTOK(pthread_mutex_unlock(&r->mtx));
     return ok;
 }
 
-/* Unlinks c from every array. Registry mutex held; returns the registry's reference. */
+/* Swap-removes entry i of s, fixing the moved entry's link; deletes s once empty. */
+static void remove_entry(struct registry *r, struct stream *s, size_t i)
+{
+    assert(i < s->len);
+    s->len--;
+    if (i != s->len) {
+        struct entry moved = s->subs[s->len];
+        s->subs[i] = moved;
+        struct slot *msl = slot_of(moved.c);
+        assert(msl->links[moved.k].s == s && msl->links[moved.k].index == s->len);
+        msl->links[moved.k].index = i;
+    }
+    if (s->len == 0) {
+        delete_stream(r, s);
+    } else if (s->cap > SUBS_MIN && s->len * 4 < s->cap) {
+        s->cap /= 2;
+        s->subs = xrealloc(s->subs, s->cap * sizeof *s->subs);
+    }
+}
+
+/* Unlinks c from every array. Registry mutex held. Returns the registry's
+ * reference to c, for the caller to drop after unlocking; NULL if c was not
+ * registered here. */
 static struct connection *unlink_locked(struct registry *r, struct connection *c)
 {
-    struct slot *sl = connection_registry_slot(c);
-    if (!sl)
+    assert_held(r);
+    struct slot *sl = slot_of(c);
+    if (!sl || sl->owner != r)
         return NULL;
-    for (size_t k = 0; k < connection_stream_count(c); k++) {
-        struct stream *s = sl->streams[k];
-        size_t i = sl->index[k];
-        struct connection *last = s->subs[--s->len];
-        if (i != s->len) {
-            s->subs[i] = last;
-            struct slot *lsl = connection_registry_slot(last);
-            lsl->index[slot_pos(last, lsl, s)] = i;
-        }
-        if (s->len == 0)
-            delete_stream(r, s);
+    assert(sl->all_index < r->nall && r->all[sl->all_index] == c);
+    for (size_t k = 0; k < sl->nlinks; k++) {
+        struct stream *s = sl->links[k].s;
+        if (!s)
+            continue;
+        assert(s->subs[sl->links[k].index].c == c && s->subs[sl->links[k].index].k == k);
+        remove_entry(r, s, sl->links[k].index);
     }
-    struct connection *last = r->all[--r->nall];
+    r->nall--;
     if (sl->all_index != r->nall) {
-        r->all[sl->all_index] = last;
-        ((struct slot *)connection_registry_slot(last))->all_index = sl->all_index;
+        struct connection *moved = r->all[r->nall];
+        r->all[sl->all_index] = moved;
+        slot_of(moved)->all_index = sl->all_index;
     }
     connection_set_registry_slot(c, NULL);
-    free(sl->streams);
-    free(sl->index);
+    sl->magic = 0;
     free(sl);
     return c;
 }
@@ -206,28 +288,33 @@ size_t registry_fanout(struct registry *r, const char *stream, struct frame *f, 
     PTOK(pthread_mutex_lock(&r->mtx));
     struct stream *s = find(r, stream);
     for (size_t i = 0; s && i < s->len; i++) {
-        struct connection *c = s->subs[i];
+        struct connection *c = s->subs[i].c;
         switch (connection_push(c, f, now_ms, counts_as_event)) {
         case CONN_PUSH_NEEDS_RESUME:
             conn_list_push(resumes, connection_ref(c));
-            /* fall through */
+            queued++;
+            break;
         case CONN_PUSH_QUEUED:
             queued++;
             break;
         case CONN_PUSH_OVERFLOW:
             conn_list_push(resumes, connection_ref(c));
-            conn_list_push(&dead, connection_ref(c));
+            conn_list_push(&dead, c); /* takes over the registry's reference below */
             break;
         case CONN_PUSH_CLOSED:
             break;
         }
     }
-    /* Removed after the loop: removal reorders the array being walked. */
-    for (size_t i = 0; i < dead.len; i++)
-        connection_unref(unlink_locked(r, dead.items[i]));
+    /* Removed after the loop: removal reorders (and may free) the array being walked. */
+    for (size_t i = 0; i < dead.len; i++) {
+        struct connection *ref = unlink_locked(r, dead.items[i]);
+        assert(ref == dead.items[i]);
+        (void)ref;
+    }
     PTOK(pthread_mutex_unlock(&r->mtx));
     if (overflowed)
         *overflowed += dead.len;
+    /* Drops the registry's references, outside the lock. */
     conn_list_free(&dead);
     return queued;
 }
@@ -278,8 +365,13 @@ void registry_free(struct registry *r)
 {
     if (!r)
         return;
+    struct conn_list refs = {0};
+    PTOK(pthread_mutex_lock(&r->mtx));
     while (r->nall > 0)
-        connection_unref(unlink_locked(r, r->all[r->nall - 1]));
+        conn_list_push(&refs, unlink_locked(r, r->all[r->nall - 1]));
+    assert(r->nstreams == 0);
+    PTOK(pthread_mutex_unlock(&r->mtx));
+    conn_list_free(&refs);
     free(r->all);
     free(r->table);
     PTOK(pthread_mutex_destroy(&r->mtx));
