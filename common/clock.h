@@ -6,6 +6,7 @@
 #define SSE_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 struct clock_ops {
     /* Monotonic milliseconds, for deadlines and idle times. */
@@ -17,6 +18,11 @@ struct clock_ops {
 
 /* The production clock: CLOCK_MONOTONIC and CLOCK_REALTIME. */
 extern const struct clock_ops system_clock;
+
+/* The CLOCK_MONOTONIC time ms from now, as a pthread_cond_timedwait deadline
+ * (for condvars set to CLOCK_MONOTONIC). Real time, not a clock_ops: a
+ * condvar deadline must pass by itself. Any thread. */
+struct timespec clock_monotonic_deadline(int64_t ms);
 
 static inline int64_t clock_now_ms(const struct clock_ops *c)
 {

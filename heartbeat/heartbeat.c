@@ -89,14 +89,7 @@ int heartbeat_tick(struct heartbeat *h)
 /* Waits one tick; returns false once stop was requested. */
 static bool wait_tick(struct heartbeat *h)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += h->tick_ms / 1000;
-    deadline.tv_nsec += (h->tick_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_monotonic_deadline(h->tick_ms);
     PTOK(pthread_mutex_lock(&h->mtx));
     while (!h->stopping) {
         int rc = pthread_cond_timedwait(&h->cond, &h->mtx, &deadline);

@@ -734,14 +734,7 @@ static int wait_for_listen(struct listener *l, const char *stream)
     cmd->stream = xstrdup(stream);
     push_command(l, cmd);
     /* A real clock, not deps.clock: a condvar deadline must pass by itself. */
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ENSURE_TIMEOUT_MS / 1000;
-    deadline.tv_nsec += (ENSURE_TIMEOUT_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_monotonic_deadline(ENSURE_TIMEOUT_MS);
     while (!cmd->done) {
         int err = pthread_cond_timedwait(&l->acked, &l->mtx, &deadline);
         if (err == ETIMEDOUT)
