@@ -68,3 +68,11 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
     ssize_t ignored = write(STDERR_FILENO, line, (size_t)n);
     (void)ignored;
 }
+
+bool log_budget_take(struct log_budget *b, int per_second)
+{
+    long long now = (long long)time(NULL);
+    if (atomic_exchange(&b->second, now) != now)
+        atomic_store(&b->used, 0);
+    return atomic_fetch_add(&b->used, 1) < per_second;
+}

@@ -91,6 +91,14 @@ static char *hook_stats_json(void *ctx)
     cJSON_AddBoolToObject(root, "leader", sequencer_is_leader(g->sequencer));
     cJSON_AddBoolToObject(root, "draining", atomic_load(&g->shutting_down));
     cJSON_AddNumberToObject(root, "position", (double)dispatcher_position(g->dispatcher));
+    /* Bytes waiting in subscribers' queues: what slow consumers cost right now. */
+    struct conn_list all = {0};
+    registry_snapshot(g->registry, &all);
+    size_t queued = 0;
+    for (size_t i = 0; i < all.len; i++)
+        queued += connection_queued_bytes(all.items[i]);
+    conn_list_free(&all);
+    cJSON_AddNumberToObject(root, "queued_bytes", (double)queued);
     cJSON *queues = cJSON_AddObjectToObject(root, "queues");
     cJSON_AddNumberToObject(queues, "dispatch", (double)dispatch_queue_depth(g->queue));
     cJSON *streams = cJSON_AddArrayToObject(root, "streams");
@@ -204,6 +212,8 @@ struct gateway *gateway_new(const struct config *cfg)
             .max_streams_per_connection = (size_t)cfg->max_streams_per_connection,
             .max_queued_bytes = cfg->max_queued_bytes,
             .retry_ms = (long)cfg->retry_ms,
+            .drain_spread_ms = (long)cfg->drain_spread_ms,
+            .write_deadline_ms = (long)cfg->write_deadline_ms,
             .demo = cfg->demo,
         },
         &(struct web_deps){.hooks = &g->hooks, .metrics = &g->metrics, .clock = &system_clock});
@@ -237,18 +247,15 @@ void gateway_shutdown(struct gateway *g)
         return;
     g->shut_down = true;
     int64_t deadline = clock_now_ms(&system_clock) + g->cfg->drain_timeout_ms;
-    atomic_store(&g->shutting_down, true);
+    atomic_store(&g->shutting_down, true); /* /readyz 503, new subscribers refused */
+    /* Leave the leader role now, not at exit, so another instance sequences
+     * the events published while this one drains. */
+    sequencer_set_draining(g->sequencer);
     log_info("gateway", "shutting down: %zu connections", web_open_streams(g->web));
     heartbeat_stop(g->heartbeat);
     listener_stop(g->listener);
     dispatcher_stop(g->dispatcher);
-
-    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-    long spread = g->cfg->drain_spread_ms > 0 ? (long)g->cfg->drain_spread_ms : 1;
-    struct frame *sentinel =
-        sse_encode_sentinel(rand_r(&seed) % spread, "gateway:shutdown", "{\"reason\":\"drain\"}");
-    web_close_all(g->web, sentinel);
-    frame_unref(sentinel);
+    web_drain(g->web);
     wait_for_flush(g, deadline);
     web_stop(g->web);
     sequencer_stop(g->sequencer);

@@ -12,9 +12,11 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* File descriptors kept free for the database connections, the listening
@@ -35,14 +37,40 @@ static long raise_file_limit(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
 }
 
-static void *second_signal(void *arg)
+/* Past --drain-timeout, this much more for the last database round trips
+ * (resigning, the fleet row) before the watchdog gives up on the drain. */
+#define DRAIN_GRACE_MS 2000
+
+struct drain_watch {
+    sigset_t set;
+    int64_t limit_ms;
+};
+
+/* Runs during the drain: a second signal, or a drain that overran its limit
+ * (a database that hangs instead of refusing, say), ends the process at once. */
+static int64_t monotonic_ms(void)
 {
-    sigset_t *set = arg;
-    int sig;
-    if (sigwait(set, &sig) == 0) {
-        log_warn("gateway", "second signal %d: exiting at once", sig);
-        _exit(1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *drain_watchdog(void *arg)
+{
+    struct drain_watch *dw = arg;
+    int64_t deadline = monotonic_ms() + dw->limit_ms;
+    int sig = -1;
+    for (int64_t left; sig < 0 && (left = deadline - monotonic_ms()) > 0;) {
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+        siginfo_t info;
+        sig = sigtimedwait(&dw->set, &info, &ts); /* -1 on EINTR (a sanitizer's stop) or timeout */
     }
+    if (sig > 0)
+        log_warn("gateway", "second signal %d: exiting at once", sig);
+    else
+        log_error("gateway", "drain still running after %lld ms: exiting at once",
+                  (long long)dw->limit_ms);
+    _exit(1);
     return NULL;
 }
 
@@ -70,12 +98,13 @@ static int serve(struct config *cfg)
     log_info("gateway", "file limit %ld: capacity %ld connections", files, cfg->max_connections);
     log_warn("gateway", "no --jwt-secret: running open, anyone may subscribe to any stream");
 
-    /* static: the second-signal watcher keeps waiting on it after serve() returns */
-    static sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* static: the watchdog keeps waiting on it while serve() returns */
+    static struct drain_watch watch;
+    sigset_t *set = &watch.set;
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (!cfg->no_migrate && schema_migrate(cfg->database_url) != 0)
@@ -86,10 +115,11 @@ static int serve(struct config *cfg)
         return 1;
     }
     int sig = 0;
-    sigwait(&set, &sig);
+    sigwait(set, &sig);
     log_info("gateway", "signal %d: draining", sig);
+    watch.limit_ms = cfg->drain_timeout_ms + DRAIN_GRACE_MS;
     pthread_t watcher;
-    if (pthread_create(&watcher, NULL, second_signal, &set) == 0)
+    if (pthread_create(&watcher, NULL, drain_watchdog, &watch) == 0)
         pthread_detach(watcher);
     gateway_free(g);
     return 0;

@@ -52,6 +52,7 @@ struct sequencer {
     bool started;               /* owned by the caller of start/stop */
     PGconn *conn;               /* owned by sequencer thread */
     bool leader, sleeping;      /* owned by sequencer thread */
+    bool drain_noted;           /* owned by sequencer thread */
     int64_t backoff_ms, next_connect, next_try_lock, next_fleet, next_retention, next_lag;
     _Atomic bool leader_pub, db_ok, draining, stopping;
 };
@@ -201,8 +202,10 @@ static void resign(struct sequencer *s)
 {
     if (!s->leader || !s->conn)
         return;
-    PQclear(query(s, "SELECT pg_advisory_unlock(" LEADER_LOCK_KEY ")", 0, NULL,
-                  "could not release the leader lock"));
+    /* The NOTIFY (sent at the unlock's commit) wakes the other instances'
+     * sequencers, so one takes over now rather than at its next try. */
+    PQclear(query(s, "SELECT pg_advisory_unlock(" LEADER_LOCK_KEY "), pg_notify('sse#wake', '')", 0,
+                  NULL, "could not release the leader lock"));
     set_leader(s, false);
 }
 
@@ -241,6 +244,10 @@ int64_t sequencer_step(struct sequencer *s)
     if (!s->conn && (now < s->next_connect || connect_db(s, now) != 0))
         return s->next_connect - now;
     if (atomic_load(&s->draining)) {
+        if (!s->drain_noted) { /* show draining in the fleet row now */
+            s->drain_noted = true;
+            s->next_fleet = now;
+        }
         resign(s);
     } else if (!s->leader && now >= s->next_try_lock) {
         try_lead(s);
@@ -286,8 +293,10 @@ static void wait_for(struct sequencer *s, int64_t ms)
             return;
         }
         PGnotify *n;
-        while ((n = PQnotifies(s->conn)))
+        while ((n = PQnotifies(s->conn))) {
             PQfreemem(n);
+            s->next_try_lock = 0; /* a wake may mean the leader resigned: try now */
+        }
     }
 }
 

@@ -50,15 +50,24 @@
  * chunked write buffer. 8 KiB leaves room for a JWT cookie in the request
  * while keeping an idle connection under about 10 KiB (NOTES trap 6). */
 #define CONNECTION_MEMORY 8192
-/* Requests not yet answered (slowloris, idle keep-alive) are cut after this.
- * Suspended SSE responses are not subject to it; heartbeats reap those. */
+/* Requests not yet answered and idle keep-alive sockets are cut after this
+ * long without a byte moving. MHD's timeout counts inactivity, so a slowloris
+ * client trickling a byte a second keeps its own socket; with epoll it holds
+ * nobody else up, and the 8 KiB pool ends its headers at 8 KiB (431). An SSE
+ * response gets --write-deadline instead (serve_events). */
 #define REQUEST_TIMEOUT_S 30
+/* No per-IP connection limit (MHD_OPTION_PER_IP_CONNECTION_LIMIT): behind a
+ * load balancer every client shares the balancer's address, and browsers on
+ * one NAT share theirs, so a per-IP cap would refuse legitimate users; the
+ * global --max-connections shedding below protects the process instead. */
 /* Extra sockets beyond --max-connections for health, metrics and the
  * over-capacity answers themselves: MHD stops accepting at its limit instead
  * of refusing (NOTES trap 4), so we shed load ourselves below it. */
 #define CONTROL_MARGIN 32
 /* MHD's own error lines per second (trap 10: a line per dead suspended socket). */
 #define MHD_LOG_PER_SECOND 5
+/* Lines per second about clients: one per rejected request or stuck socket. */
+#define CLIENT_LOG_PER_SECOND 10
 
 struct sub;
 
@@ -69,18 +78,19 @@ struct web {
     struct MHD_Daemon *daemon;
     int port;
     pthread_mutex_t mtx;
-    struct sub *subs;    /* guarded by mtx: open SSE responses */
-    size_t nsubs;        /* guarded by mtx */
-    bool closing;        /* guarded by mtx: web_close_all ran */
-    struct frame *final; /* guarded by mtx: what late subscribers get */
-    _Atomic int64_t log_second;
-    _Atomic int log_count;
+    struct sub *subs; /* guarded by mtx: open SSE responses */
+    size_t nsubs;     /* guarded by mtx */
+    bool closing;     /* guarded by mtx: web_drain or web_stop ran */
+    _Atomic uint64_t random_state;
+    struct log_budget mhd_log;    /* MHD's own error lines */
+    struct log_budget client_log; /* lines about bad or stuck clients */
 };
 
 /* Per request, from the URI logger until MHD reports completion. */
 struct request {
     unsigned magic;
     char *uri; /* raw, undecoded */
+    bool sub;  /* answered with an SSE stream */
 };
 
 /* Per SSE response. */
@@ -89,16 +99,14 @@ struct sub {
     struct web *web;
     struct connection *conn; /* the response's reference */
     struct MHD_Connection *mhd;
+    _Atomic bool timed_out;  /* set by request_completed: MHD cut a stuck socket */
     struct sub *prev, *next; /* guarded by web->mtx */
 };
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     struct web *w = cls;
-    int64_t now = (int64_t)time(NULL);
-    if (atomic_exchange(&w->log_second, now) != now)
-        atomic_store(&w->log_count, 0);
-    if (atomic_fetch_add(&w->log_count, 1) >= MHD_LOG_PER_SECOND)
+    if (!log_budget_take(&w->mhd_log, MHD_LOG_PER_SECOND))
         return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
@@ -121,13 +129,20 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct web *w = cls;
     (void)c;
-    (void)toe;
     struct request *req = *req_cls;
     if (!req)
         return;
     assert(req->magic == REQ_MAGIC);
+    if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        /* An SSE socket that accepted nothing for --write-deadline (SPEC
+         * §6.4): MHD closed it; the client resumes from its Last-Event-ID. */
+        metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
+                     w->cfg.write_deadline_ms);
+    }
     free(req->uri);
     req->magic = 0;
     free(req);
@@ -227,14 +242,43 @@ static void sse_free(void *cls)
     connection_unref(s->conn); /* may free s through sub_release */
 }
 
-static long jittered_retry(long base)
+/* A random number in [0, n) for n > 0, else 0; any thread. Retry jitter only
+ * needs spread, not quality: one shared xorshift state, stepped atomically. */
+static long random_below(struct web *w, long n)
 {
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
-    return base / 2 + (base > 0 ? rand_r(&seed) % base : 0);
+    if (n <= 0)
+        return 0;
+    uint64_t x = atomic_load(&w->random_state), next;
+    do {
+        next = x;
+        next ^= next << 13;
+        next ^= next >> 7;
+        next ^= next << 17;
+    } while (!atomic_compare_exchange_weak(&w->random_state, &x, next));
+    return (long)(next % (uint64_t)n);
 }
 
-static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
-                                    const struct request *req)
+static struct frame *overloaded_sentinel(struct web *w)
+{
+    long base = w->cfg.retry_ms;
+    return sse_encode_sentinel(base / 2 + random_below(w, base), "gateway:overloaded",
+                               "{\"reason\":\"capacity\"}");
+}
+
+static struct frame *shutdown_sentinel(struct web *w)
+{
+    return sse_encode_sentinel(random_below(w, w->cfg.drain_spread_ms), "gateway:shutdown",
+                               "{\"reason\":\"drain\"}");
+}
+
+/* --write-deadline in MHD's whole seconds, rounded up, at least 1. */
+static unsigned deadline_seconds(const struct web *w)
+{
+    long ms = w->cfg.write_deadline_ms > 0 ? w->cfg.write_deadline_ms : 1;
+    return (unsigned)((ms + 999) / 1000);
+}
+
+static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, struct request *req)
 {
     struct metrics *m = w->deps.metrics;
     const char *q = strchr(req->uri, '?');
@@ -244,7 +288,8 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
                                                     w->cfg.max_streams_per_connection, &sr, &why);
     if (st != QUERY_OK) {
         metrics_add(&m->connections_rejected, 1);
-        log_info("http", "rejected a subscription: %s", why);
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_info("http", "rejected a subscription: %s", why);
         return respond_error(mc, MHD_HTTP_BAD_REQUEST, why);
     }
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
@@ -289,7 +334,6 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
     w->nsubs++;
     bool closing = w->closing;
     bool over = w->nsubs > w->cfg.max_connections;
-    struct frame *final = closing && w->final ? frame_ref(w->final) : NULL;
     PTOK(pthread_mutex_unlock(&w->mtx));
     atomic_fetch_add(&m->connections, 1);
 
@@ -297,27 +341,29 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc,
     MHD_destroy_response(r);
     if (ret != MHD_YES)
         return ret; /* MHD frees the response, and with it the sub */
-    if (over && !closing) {
+    req->sub = true;
+    /* MHD's timeout counts time without a byte moving, and MHD neither times
+     * out a parked socket nor calls the reader of one it cannot write: so on
+     * an SSE response it is exactly "the socket accepted nothing for
+     * --write-deadline" (SPEC §6.4). Resuming restarts the count. */
+    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
+    struct frame *final = NULL;
+    if (closing) {
+        final = shutdown_sentinel(w);
+        metrics_add(&m->connections_draining, 1);
+    } else if (over) {
         /* Over capacity: 200 + a jittered retry + gateway:overloaded, never a
          * 5xx, which a browser's EventSource would treat as final. */
-        final = sse_encode_sentinel(jittered_retry(w->cfg.retry_ms), "gateway:overloaded",
-                                    "{\"reason\":\"capacity\"}");
+        final = overloaded_sentinel(w);
         metrics_add(&m->connections_overloaded, 1);
-        closing = true;
-    } else if (!closing &&
-               w->deps.hooks->subscribe(w->deps.hooks->ctx, s->conn, has_cursor, cursor) != 0) {
-        closing = true;
-    }
-    if (closing) {
-        if (!final && !over)
-            final = sse_encode_sentinel(jittered_retry(w->cfg.retry_ms), "gateway:shutdown",
-                                        "{\"reason\":\"drain\"}");
-        if (!over)
-            metrics_add(&m->connections_draining, 1);
-        connection_close(s->conn, final);
+    } else if (w->deps.hooks->subscribe(w->deps.hooks->ctx, s->conn, has_cursor, cursor) != 0) {
+        final = shutdown_sentinel(w); /* the gateway began draining */
+        metrics_add(&m->connections_draining, 1);
     } else {
         metrics_add(&m->connections_accepted, 1);
+        return ret;
     }
+    connection_close(s->conn, final);
     frame_unref(final);
     return ret;
 }
@@ -369,6 +415,7 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
     w->cfg.listen = xstrdup(cfg->listen);
     w->deps = *deps;
     w->port = -1;
+    atomic_init(&w->random_state, (((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)w) | 1);
     PTOK(pthread_mutex_init(&w->mtx, NULL));
     return w;
 }
@@ -434,21 +481,28 @@ int web_port(struct web *w)
     return w->port;
 }
 
-void web_close_all(struct web *w, struct frame *final_frame)
+/* Closes every open SSE connection, each with its own shutdown sentinel when
+ * with_sentinel (a connection already closing keeps what it has). */
+static void close_all(struct web *w, bool with_sentinel)
 {
     struct conn_list open = {0};
     PTOK(pthread_mutex_lock(&w->mtx));
-    if (!w->closing) {
-        w->closing = true;
-        w->final = final_frame ? frame_ref(final_frame) : NULL;
-    }
+    w->closing = true;
     for (struct sub *s = w->subs; s; s = s->next)
         conn_list_push(&open, connection_ref(s->conn));
     PTOK(pthread_mutex_unlock(&w->mtx));
-    for (size_t i = 0; i < open.len; i++)
-        if (connection_close(open.items[i], final_frame))
+    for (size_t i = 0; i < open.len; i++) {
+        struct frame *final = with_sentinel ? shutdown_sentinel(w) : NULL;
+        if (connection_close(open.items[i], final))
             connection_resume(open.items[i]);
+        frame_unref(final);
+    }
     conn_list_free(&open);
+}
+
+void web_drain(struct web *w)
+{
+    close_all(w, true);
 }
 
 size_t web_open_streams(struct web *w)
@@ -464,7 +518,7 @@ void web_stop(struct web *w)
     if (!w || !w->daemon)
         return;
     /* MHD forbids stopping with parked sockets: closing resumes every one. */
-    web_close_all(w, NULL);
+    close_all(w, false);
     MHD_stop_daemon(w->daemon);
     w->daemon = NULL;
 }
@@ -474,7 +528,6 @@ void web_free(struct web *w)
     if (!w)
         return;
     web_stop(w);
-    frame_unref(w->final);
     free((char *)w->cfg.listen);
     PTOK(pthread_mutex_destroy(&w->mtx));
     w->magic = 0;

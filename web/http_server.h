@@ -44,6 +44,8 @@ struct web_config {
     size_t max_streams_per_connection;
     size_t max_queued_bytes;
     long retry_ms;
+    long drain_spread_ms;   /* a drained socket's retry: is random in [0, this) */
+    long write_deadline_ms; /* an SSE socket that accepts nothing this long is closed */
     bool demo;
 };
 
@@ -59,10 +61,11 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
 int web_start(struct web *w);
 /* The bound TCP port (useful with port 0 in tests), or -1 before start. */
 int web_port(struct web *w);
-/* Queues final (may be NULL) on every open SSE connection and closes it, so
- * each stream ends once its queue is written. Later subscriptions are refused
- * with the same frame. Gateway thread. */
-void web_close_all(struct web *w, struct frame *final_frame);
+/* Drain: queues on every open SSE connection its own gateway:shutdown
+ * sentinel, with a retry: drawn at random from [0, drain_spread_ms) so the
+ * clients come back spread out, and closes it; each stream ends once its queue
+ * is written. Later subscriptions get the same treatment. Gateway thread. */
+void web_drain(struct web *w);
 /* Open SSE responses right now. Any thread. */
 size_t web_open_streams(struct web *w);
 /* Stops the daemon; resumes anything still parked first (MHD forbids stopping

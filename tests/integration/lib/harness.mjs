@@ -71,12 +71,12 @@ export async function httpGet(base, p, headers = {}) {
 }
 
 // A real sse-gateway process on a free port; its log is printed if a test fails.
-export async function startGateway(dbUrl, args = [], { port } = {}) {
+export async function startGateway(dbUrl, args = [], { port, env } = {}) {
   port = port || await freePort();
   const logPath = path.join(os.tmpdir(), `sse-it-gw-${process.pid}-${port}-${Date.now()}.log`);
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--database-url', dbUrl,
-    '--health-check', '1s', ...args], { stdio: ['ignore', log, log] });
+    '--health-check', '1s', ...args], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
   const gw = {
     port, proc, logPath,
     base: `http://127.0.0.1:${port}`,
@@ -90,6 +90,35 @@ export async function startGateway(dbUrl, args = [], { port } = {}) {
   return gw;
 }
 const gateways = [];
+
+// Resident memory of a process in KiB, from /proc.
+export function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+// One sample of a Prometheus metric (labels included in the name), or undefined.
+export async function metric(base, name) {
+  const text = await (await fetch(base + '/metrics')).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name + ' ')) return Number(line.slice(name.length + 1));
+  }
+  return undefined;
+}
+
+// Bytes the kernel holds unsent on the TCP socket from localPort to
+// remotePort (the tx_queue column of /proc/net/tcp): how far a peer that
+// stopped reading has fallen behind.
+export function unsentBytes(localPort, remotePort) {
+  const hex = (p) => p.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    if (f[1].endsWith(':' + hex(localPort)) && f[2].endsWith(':' + hex(remotePort)))
+      return parseInt(f[4].split(':')[0], 16);
+  }
+  return -1;
+}
 
 // Parses SSE text into records {id, event, data, comment}; returns the unparsed rest.
 export function parseSse(text, out) {
@@ -153,6 +182,9 @@ export function rawSse(port, target, headers = {}) {
       text = parseSse(text, c.records);
     });
     c.close = () => sock.destroy();
+    c.pause = () => sock.pause();
+    c.resume = () => sock.resume();
+    c.localPort = () => sock.localPort;
     onCleanup(() => sock.destroy());
   });
 }
