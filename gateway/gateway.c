@@ -207,6 +207,8 @@ struct gateway *gateway_new(const struct config *cfg)
     g->web = web_new(
         &(struct web_config){
             .listen = cfg->listen,
+            .admin_listen = cfg->admin_listen,
+            .cors_origins = cfg->cors_origin,
             .threads = (unsigned)(cfg->threads > 0 ? cfg->threads : (cores > 0 ? cores : 1)),
             .max_connections = (unsigned)cfg->max_connections,
             .max_streams_per_connection = (size_t)cfg->max_streams_per_connection,

@@ -6,6 +6,7 @@
  * a vanished client is an ordinary write error, not a reason to die.
  */
 #include "config.h"
+#include "cors.h"
 #include "gateway.h"
 #include "log.h"
 #include "schema.h"
@@ -79,12 +80,14 @@ static int unsupported(const struct config *cfg)
     /* These belong to later work; refusing beats silently running open. */
     const char *flag = cfg->jwt_secret        ? "--jwt-secret"
                        : cfg->jwt_secret_file ? "--jwt-secret-file"
-                       : cfg->cors_origin     ? "--cors-origin"
-                       : cfg->admin_listen    ? "--admin-listen"
                                               : NULL;
     if (flag)
         fprintf(stderr, "sse-gateway: %s is not supported by this build yet\n", flag);
-    return flag != NULL;
+    const char *err = NULL;
+    cors_free(cors_new(cfg->cors_origin, &err));
+    if (err)
+        fprintf(stderr, "sse-gateway: bad --cors-origin: %s\n", err);
+    return flag != NULL || err != NULL;
 }
 
 static int serve(struct config *cfg)

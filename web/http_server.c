@@ -18,6 +18,7 @@
 #include "http_server.h"
 #include "clock.h"
 #include "connection.h"
+#include "cors.h"
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
@@ -41,6 +42,7 @@
 #define WEB_MAGIC 0x57454221u /* "WEB!" */
 #define REQ_MAGIC 0x52455121u /* "REQ!" */
 #define SUB_MAGIC 0x53554221u /* "SUB!" */
+#define EP_MAGIC  0x45502121u /* "EP!!" */
 
 /* Bytes MHD may hand the reader at once. MHD allocates it per response, that
  * is per subscriber, so it stays small; a backlog larger than this goes out in
@@ -68,15 +70,26 @@
 #define MHD_LOG_PER_SECOND 5
 /* Lines per second about clients: one per rejected request or stuck socket. */
 #define CLIENT_LOG_PER_SECOND 10
+/* Connections the admin daemon takes: probes, scrapers and publishers. */
+#define ADMIN_CONNECTIONS 256
 
 struct sub;
+
+/* The two daemons share one handler; each passes its own endpoint. */
+struct endpoint {
+    unsigned magic;
+    struct web *web;
+    bool admin; /* --admin-listen: health, metrics, stats and publish only */
+};
 
 struct web {
     unsigned magic;
     struct web_config cfg; /* fixed after start */
     struct web_deps deps;  /* fixed after start */
-    struct MHD_Daemon *daemon;
-    int port;
+    struct MHD_Daemon *daemon, *admin_daemon;
+    int port, admin_port;
+    struct endpoint main_ep, admin_ep; /* fixed after start: the daemons' cls */
+    struct cors *cors;                 /* fixed after start; NULL: CORS off */
     pthread_mutex_t mtx;
     struct sub *subs; /* guarded by mtx: open SSE responses */
     size_t nsubs;     /* guarded by mtx */
@@ -90,7 +103,10 @@ struct web {
 struct request {
     unsigned magic;
     char *uri; /* raw, undecoded */
-    bool sub;  /* answered with an SSE stream */
+    struct MHD_Connection *mhd;
+    bool sub;               /* answered with an SSE stream */
+    const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
+    bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
 };
 
 /* Per SSE response. */
@@ -119,9 +135,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
-    (void)c;
     struct request *req = xcalloc(1, sizeof *req);
     req->magic = REQ_MAGIC;
+    req->mhd = c;
     req->uri = xstrdup(uri ? uri : "");
     return req;
 }
@@ -129,7 +145,9 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    struct web *w = cls;
+    struct endpoint *ep = cls;
+    assert(ep->magic == EP_MAGIC);
+    struct web *w = ep->web;
     (void)c;
     struct request *req = *req_cls;
     if (!req)
@@ -149,7 +167,21 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
     *req_cls = NULL;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
+/* Queues r with the request's CORS headers and drops our reference to it. */
+static enum MHD_Result queue(struct request *req, unsigned status, struct MHD_Response *r)
+{
+    if (req->cors_allow) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", req->cors_allow);
+        if (req->cors_credentials)
+            MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    enum MHD_Result ret = MHD_queue_response(req->mhd, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond(struct request *req, unsigned status, const char *type,
                                const char *body, size_t len)
 {
     struct MHD_Response *r =
@@ -158,21 +190,19 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return queue(req, status, r);
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *message)
+static enum MHD_Result respond_error(struct request *req, unsigned status, const char *message)
 {
     char body[320];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", message);
-    return respond(c, status, "application/json", body, (size_t)n);
+    return respond(req, status, "application/json", body, (size_t)n);
 }
 
-static enum MHD_Result respond_owned(struct MHD_Connection *c, const char *type, char *body)
+static enum MHD_Result respond_owned(struct request *req, const char *type, char *body)
 {
-    enum MHD_Result r = respond(c, MHD_HTTP_OK, type, body, strlen(body));
+    enum MHD_Result r = respond(req, MHD_HTTP_OK, type, body, strlen(body));
     free(body);
     return r;
 }
@@ -290,7 +320,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
         metrics_add(&m->connections_rejected, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "rejected a subscription: %s", why);
-        return respond_error(mc, MHD_HTTP_BAD_REQUEST, why);
+        return respond_error(req, MHD_HTTP_BAD_REQUEST, why);
     }
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
     const char *header = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Last-Event-ID");
@@ -337,8 +367,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     PTOK(pthread_mutex_unlock(&w->mtx));
     atomic_fetch_add(&m->connections, 1);
 
-    enum MHD_Result ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+    enum MHD_Result ret = queue(req, MHD_HTTP_OK, r);
     if (ret != MHD_YES)
         return ret; /* MHD frees the response, and with it the sub */
     req->sub = true;
@@ -368,43 +397,80 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     return ret;
 }
 
+/* Answers a CORS preflight (OPTIONS with Access-Control-Request-Method). */
+static enum MHD_Result preflight(struct request *req)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Last-Event-ID");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    return queue(req, MHD_HTTP_NO_CONTENT, r);
+}
+
+static bool is_path(const char *url, const char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(url, paths[i]) == 0)
+            return true;
+    return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     (void)upload_data;
-    struct web *w = cls;
-    assert(w->magic == WEB_MAGIC);
+    struct endpoint *ep = cls;
+    assert(ep->magic == EP_MAGIC);
+    struct web *w = ep->web;
     struct request *req = *req_cls;
     assert(req && req->magic == REQ_MAGIC);
     *upload_data_size = 0; /* no endpoint here takes a body: discard it */
+
+    static const char *const control[] = {"/healthz", "/readyz", "/metrics", "/stats"};
+    bool is_events = !ep->admin && strcmp(url, "/events") == 0;
+    bool is_demo = !ep->admin && w->cfg.demo && strcmp(url, "/") == 0;
+    if (!is_events && !is_demo && !is_path(url, control, sizeof control / sizeof control[0]))
+        return respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
+
+    const char *origin = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Host");
+    switch (cors_check(w->cors, origin, host, &req->cors_allow, &req->cors_credentials)) {
+    case CORS_DENY:
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_info("http", "refused a request from origin %.100s: not in --cors-origin", origin);
+        return respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
+    case CORS_ALLOW:
+        if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+            return preflight(req);
+        break;
+    case CORS_NOT_CROSS:
+        break;
+    }
+
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    const struct web_hooks *h = w->deps.hooks;
-    static const char *const known[] = {"/events", "/healthz", "/readyz", "/metrics", "/stats"};
-    bool is_known = w->cfg.demo && strcmp(url, "/") == 0;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        is_known = is_known || strcmp(url, known[i]) == 0;
-    if (!is_known)
-        return respond_error(mc, MHD_HTTP_NOT_FOUND, "not found");
-    if (!get && !(head && strcmp(url, "/events") != 0))
-        return respond_error(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-    if (strcmp(url, "/events") == 0)
+    if (!get && !(head && !is_events))
+        return respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    if (is_events)
         return serve_events(w, mc, req);
+    const struct web_hooks *h = w->deps.hooks;
     if (strcmp(url, "/healthz") == 0)
-        return respond(mc, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
+        return respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
     if (strcmp(url, "/readyz") == 0)
         return h->ready(h->ctx)
-                   ? respond(mc, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
-                   : respond_error(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
+                   ? respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
+                   : respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
     if (strcmp(url, "/metrics") == 0)
-        return respond_owned(mc, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
+        return respond_owned(req, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
     if (strcmp(url, "/stats") == 0)
-        return respond_owned(mc, "application/json", h->stats_json(h->ctx));
+        return respond_owned(req, "application/json", h->stats_json(h->ctx));
     extern const char demo_page_html[];
     extern const size_t demo_page_html_len;
-    return respond(mc, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html, demo_page_html_len);
+    return respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
+                   demo_page_html_len);
 }
 
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
@@ -414,7 +480,13 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
     w->cfg = *cfg;
     w->cfg.listen = xstrdup(cfg->listen);
     w->deps = *deps;
-    w->port = -1;
+    w->port = w->admin_port = -1;
+    w->cfg.admin_listen = cfg->admin_listen ? xstrdup(cfg->admin_listen) : NULL;
+    w->main_ep = (struct endpoint){EP_MAGIC, w, false};
+    w->admin_ep = (struct endpoint){EP_MAGIC, w, true};
+    const char *err;
+    w->cors = cors_new(cfg->cors_origins, &err);
+    assert(!err); /* main validated --cors-origin */
     atomic_init(&w->random_state, (((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)w) | 1);
     PTOK(pthread_mutex_init(&w->mtx, NULL));
     return w;
@@ -447,33 +519,58 @@ static int parse_listen(const char *listen, struct sockaddr_storage *out, bool *
     return 0;
 }
 
-int web_start(struct web *w)
+/* One daemon on listen. The admin daemon is small and separate so that
+ * health checks and metrics still answer when the SSE daemon is at its
+ * connection limit (NOTES trap 4). */
+static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct endpoint *ep,
+                                       unsigned threads, unsigned limit, int *port)
 {
     struct sockaddr_storage addr;
     bool v6 = false;
-    if (parse_listen(w->cfg.listen, &addr, &v6) != 0) {
-        log_error("http", "cannot use listen address %s", w->cfg.listen);
-        return -1;
+    if (parse_listen(listen, &addr, &v6) != 0) {
+        log_error("http", "cannot use listen address %s", listen);
+        return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
-    w->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, w,
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, ep,
         /* First, so that MHD routes even its option-parsing messages here. */
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        w->cfg.max_connections + CONTROL_MARGIN, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REQUEST_TIMEOUT_S,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, w, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        w, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
-    if (!w->daemon) {
-        log_error("http", "could not listen on %s", w->cfg.listen);
-        return -1;
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
+        uri_logger, w, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    if (!d) {
+        log_error("http", "could not listen on %s", listen);
+        return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    w->port = info ? (int)info->port : -1;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? (int)info->port : -1;
+    return d;
+}
+
+int web_start(struct web *w)
+{
+    unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
+    w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads,
+                             w->cfg.max_connections + CONTROL_MARGIN, &w->port);
+    if (!w->daemon)
+        return -1;
+    if (w->cfg.admin_listen) {
+        w->admin_daemon = start_daemon(w, w->cfg.admin_listen, &w->admin_ep, 1, ADMIN_CONNECTIONS,
+                                       &w->admin_port);
+        if (!w->admin_daemon)
+            return -1;
+        log_info("http", "admin endpoints on %s", w->cfg.admin_listen);
+    }
     return 0;
+}
+
+int web_admin_port(struct web *w)
+{
+    return w->admin_port;
 }
 
 int web_port(struct web *w)
@@ -521,6 +618,9 @@ void web_stop(struct web *w)
     close_all(w, false);
     MHD_stop_daemon(w->daemon);
     w->daemon = NULL;
+    if (w->admin_daemon)
+        MHD_stop_daemon(w->admin_daemon);
+    w->admin_daemon = NULL;
 }
 
 void web_free(struct web *w)
@@ -529,6 +629,8 @@ void web_free(struct web *w)
         return;
     web_stop(w);
     free((char *)w->cfg.listen);
+    free((char *)w->cfg.admin_listen);
+    cors_free(w->cors);
     PTOK(pthread_mutex_destroy(&w->mtx));
     w->magic = 0;
     free(w);

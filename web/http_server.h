@@ -38,7 +38,9 @@ struct web_hooks {
 };
 
 struct web_config {
-    const char *listen; /* "host:port" */
+    const char *listen;       /* "host:port" */
+    const char *admin_listen; /* NULL: no admin daemon */
+    const char *cors_origins; /* --cors-origin, validated; NULL: CORS off */
     unsigned threads;
     unsigned max_connections;
     size_t max_streams_per_connection;
@@ -61,6 +63,8 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
 int web_start(struct web *w);
 /* The bound TCP port (useful with port 0 in tests), or -1 before start. */
 int web_port(struct web *w);
+/* The admin daemon's port, or -1 without --admin-listen. */
+int web_admin_port(struct web *w);
 /* Drain: queues on every open SSE connection its own gateway:shutdown
  * sentinel, with a retry: drawn at random from [0, drain_spread_ms) so the
  * clients come back spread out, and closes it; each stream ends once its queue
