@@ -19,6 +19,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg_ops.h"
+#include "publish_store_pg.h"
+#include "publisher.h"
 #include "registry.h"
 #include "sequencer.h"
 #include "sse_frame.h"
@@ -32,6 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* HTTP publish: events waiting for a commit before new requests get 503, and
+ * how long a request waits for an unreachable database before a 503. */
+#define PUBLISH_QUEUE_EVENTS 20000
+#define PUBLISH_GIVE_UP_MS   10000
+
 struct gateway {
     const struct config *cfg; /* fixed after start */
     char *instance_id;        /* fixed after start */
@@ -44,6 +51,9 @@ struct gateway {
     struct listener *listener;
     struct heartbeat *heartbeat;
     struct sequencer *sequencer;
+    struct publish_store_pg *publish_pg;
+    struct publish_store_ops publish_store;
+    struct publisher *publisher;
     struct web *web;
     struct web_hooks hooks;
     _Atomic bool shutting_down;
@@ -63,6 +73,13 @@ static void hook_unsubscribe(void *ctx, struct connection *c)
 {
     struct gateway *g = ctx;
     registry_remove(g->registry, c);
+}
+
+static enum publish_submit hook_publish(void *ctx, struct publish_list *events,
+                                        publish_done_fn done, void *arg)
+{
+    struct gateway *g = ctx;
+    return publisher_submit(g->publisher, events, done, arg);
 }
 
 static bool hook_ready(void *ctx)
@@ -101,6 +118,7 @@ static char *hook_stats_json(void *ctx)
     cJSON_AddNumberToObject(root, "queued_bytes", (double)queued);
     cJSON *queues = cJSON_AddObjectToObject(root, "queues");
     cJSON_AddNumberToObject(queues, "dispatch", (double)dispatch_queue_depth(g->queue));
+    cJSON_AddNumberToObject(queues, "publish", (double)publisher_queued_events(g->publisher));
     cJSON *streams = cJSON_AddArrayToObject(root, "streams");
     registry_each_stream(g->registry, add_stream, streams);
     char *out = cJSON_PrintUnformatted(root);
@@ -195,8 +213,18 @@ struct gateway *gateway_new(const struct config *cfg)
         .connections = open_connections,
         .connections_ctx = g,
     });
+    g->publish_pg = publish_store_pg_new(cfg->database_url);
+    g->publish_store = publish_store_pg_ops(g->publish_pg);
+    g->publisher = publisher_new(&(struct publisher_deps){
+        .store = &g->publish_store,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .max_queued_events = PUBLISH_QUEUE_EVENTS,
+        .give_up_ms = PUBLISH_GIVE_UP_MS,
+    });
     g->hooks = (struct web_hooks){
         .subscribe = hook_subscribe,
+        .publish = hook_publish,
         .unsubscribe = hook_unsubscribe,
         .ready = hook_ready,
         .stats_json = hook_stats_json,
@@ -224,8 +252,9 @@ struct gateway *gateway_new(const struct config *cfg)
 
 int gateway_start(struct gateway *g)
 {
-    if (sequencer_start(g->sequencer) != 0 || listener_start(g->listener) != 0 ||
-        dispatcher_start(g->dispatcher) != 0 || heartbeat_start(g->heartbeat) != 0)
+    if (sequencer_start(g->sequencer) != 0 || publisher_start(g->publisher) != 0 ||
+        listener_start(g->listener) != 0 || dispatcher_start(g->dispatcher) != 0 ||
+        heartbeat_start(g->heartbeat) != 0)
         return -1;
     if (web_start(g->web) != 0)
         return -1;
@@ -254,6 +283,10 @@ void gateway_shutdown(struct gateway *g)
      * the events published while this one drains. */
     sequencer_set_draining(g->sequencer);
     log_info("gateway", "shutting down: %zu connections", web_open_streams(g->web));
+    /* HTTP publishes first: everything acknowledged-to-be is committed (or
+     * answered 503) before anything else stops, and no publish request is
+     * left parked when the daemon stops. Later ones get 503. */
+    publisher_stop(g->publisher, deadline);
     heartbeat_stop(g->heartbeat);
     listener_stop(g->listener);
     dispatcher_stop(g->dispatcher);
@@ -274,6 +307,8 @@ void gateway_free(struct gateway *g)
     dispatcher_free(g->dispatcher);
     listener_free(g->listener);
     sequencer_free(g->sequencer);
+    publisher_free(g->publisher);
+    publish_store_pg_free(g->publish_pg);
     dispatch_queue_free(g->queue);
     event_store_pg_free(g->store_pg);
     registry_free(g->registry);

@@ -13,17 +13,22 @@
  *                                                            │        ▼
  *   browsers ◀── SSE ── web (MHD worker pool) ── connect ────┘    registry ◀── heartbeat thread
  *                        suspend ◀── connection queues ◀── push + resume ──┘   (": hb", idle)
+ *   backends ── POST /publish ──▶ web ──▶ publisher thread ── one transaction per group ──▶ sse.outbox
+ *                  (parked until its commit; admin daemon too with --admin-listen)
  *
- * Threads: sequencer (leader role, fleet row), listener (libevent loop on the
+ * Threads: sequencer (leader role, fleet row), publisher (group commit of
+ * HTTP publishes on its own connection), listener (libevent loop on the
  * LISTEN connection), dispatcher (the only thread that reads events and
- * decides delivery order), heartbeat, and libmicrohttpd's worker pool.
+ * decides delivery order), heartbeat, and libmicrohttpd's worker pools.
  *
- * Start order: sequencer, listener, dispatcher, heartbeat, then the HTTP
- * daemon accepts. Shutdown order: stop accepting subscriptions, heartbeat,
- * listener, drain the dispatcher (every queued connect and wake is handled),
- * then the gateway:shutdown sentinel to every socket, wait (bounded by
- * --drain-timeout) for the sockets to flush, stop the HTTP daemon, and last
- * the sequencer (resigning leadership, removing the fleet row).
+ * Start order: sequencer, publisher, listener, dispatcher, heartbeat, then
+ * the HTTP daemons accept. Shutdown order: /readyz 503 and new subscriptions
+ * refused, leadership resigned, the publisher flushed (every pending HTTP
+ * publish committed and answered), heartbeat, listener, drain the dispatcher
+ * (every queued connect and wake is handled), then a gateway:shutdown
+ * sentinel to every socket, wait (bounded by --drain-timeout) for the
+ * sockets to flush, stop the HTTP daemons, and last the sequencer (removing
+ * the fleet row).
  *
  * Lock order: registry mutex, then connection mutex. Nothing holds the
  * registry mutex across socket I/O; libmicrohttpd's resume is called with no

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "publish_body.h"
+
 struct web;
 struct connection;
 struct frame;
@@ -31,6 +33,10 @@ struct web_hooks {
     void (*unsubscribe)(void *ctx, struct connection *c);
     /* /readyz: database reachable and not draining. */
     bool (*ready)(void *ctx);
+    /* POST /publish: queues events for the publisher (taking them on
+     * PUBLISH_QUEUED); done runs later on another thread. Any HTTP worker. */
+    enum publish_submit (*publish)(void *ctx, struct publish_list *events, publish_done_fn done,
+                                   void *arg);
     /* /stats and /metrics bodies; the caller frees them. */
     char *(*stats_json)(void *ctx);
     char *(*metrics_text)(void *ctx);

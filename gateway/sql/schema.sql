@@ -64,6 +64,10 @@ BEGIN
     IF event IS NOT NULL AND (event ~ '[\r\n]' OR event = '') THEN
         RAISE EXCEPTION 'sse: invalid event type: no CR, LF or empty string' USING ERRCODE = '22023';
     END IF;
+    -- A subscriber could not tell such an event from the gateway's sentinels.
+    IF left(event, 8) = 'gateway:' THEN
+        RAISE EXCEPTION 'sse: event types starting with gateway: are reserved' USING ERRCODE = '22023';
+    END IF;
 END $$;
 
 -- Durable, transactional publish: the event exists only if the caller commits.
@@ -76,6 +80,20 @@ BEGIN
         RAISE EXCEPTION 'sse: data must not be NULL' USING ERRCODE = '22023';
     END IF;
     INSERT INTO sse.outbox (stream, event, data) VALUES (stream, event, data);
+END $$;
+
+-- Several events in array order, for POST /publish: one round trip per
+-- request, and the events of one call consecutive in the outbox.
+CREATE OR REPLACE FUNCTION sse.publish_many(streams text[], datas text[], events text[])
+RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(streams) <> cardinality(datas) OR cardinality(streams) <> cardinality(events) THEN
+        RAISE EXCEPTION 'sse: publish_many needs arrays of one length' USING ERRCODE = '22023';
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(streams), 0) LOOP
+        PERFORM sse.publish(streams[i], datas[i], events[i]);
+    END LOOP;
+    RETURN coalesce(cardinality(streams), 0);
 END $$;
 
 -- Ephemeral: delivered to whoever is connected now; nothing is stored.

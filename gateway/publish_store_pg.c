@@ -1,0 +1,138 @@
+/*
+ * publish_store_pg: one batch is one statement, SELECT sse.publish_many(…),
+ * with the events as three text[] parameters: a single round trip that is
+ * its own transaction, and inside it sse.publish runs per event in array
+ * order, so the events keep their order in the outbox. A refusal for the
+ * content (SQLSTATE classes 22, 23 and P0, which is what sse.publish's
+ * checks raise) is REJECTED; anything else is FAILED and retried.
+ */
+#include "publish_store_pg.h"
+#include "log.h"
+#include "pg_ops.h"
+#include "publish_body.h"
+#include "xalloc.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct publish_store_pg {
+    char *conninfo;
+    PGconn *conn; /* owned by the publisher thread */
+};
+
+struct publish_store_pg *publish_store_pg_new(const char *conninfo)
+{
+    struct publish_store_pg *s = xcalloc(1, sizeof *s);
+    s->conninfo = xstrdup(conninfo);
+    return s;
+}
+
+void publish_store_pg_free(struct publish_store_pg *s)
+{
+    if (!s)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
+    free(s->conninfo);
+    free(s);
+}
+
+/* A growable byte buffer for the array literals. */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Appends one element of a text[] literal: NULL, or "…" with \ and " escaped. */
+static void put_element(struct buf *b, const char *v)
+{
+    if (b->len > 1)
+        put(b, ",", 1);
+    if (!v) {
+        put(b, "NULL", 4);
+        return;
+    }
+    put(b, "\"", 1);
+    for (const char *run = v;;) {
+        size_t n = strcspn(run, "\\\"");
+        put(b, run, n);
+        if (!run[n])
+            break;
+        put(b, "\\", 1);
+        put(b, run + n, 1);
+        run += n + 1;
+    }
+    put(b, "\"", 1);
+}
+
+static bool connected(struct publish_store_pg *s)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        return true;
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = pg_connect_named(s->conninfo, "sse-gateway-publisher");
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        return true;
+    log_warn("publisher", "could not connect: %s", PQerrorMessage(s->conn));
+    PQfinish(s->conn);
+    s->conn = NULL;
+    return false;
+}
+
+static enum publish_store_result publish(void *ctx, const struct publish_item *const *items,
+                                         size_t n)
+{
+    struct publish_store_pg *s = ctx;
+    if (!connected(s))
+        return PUBLISH_STORE_FAILED;
+    struct buf arr[3] = {{0}, {0}, {0}};
+    for (int k = 0; k < 3; k++)
+        put(&arr[k], "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        put_element(&arr[0], items[i]->stream);
+        put_element(&arr[1], items[i]->data);
+        put_element(&arr[2], items[i]->event);
+    }
+    for (int k = 0; k < 3; k++)
+        put(&arr[k], "}", 1);
+    const char *params[3] = {arr[0].p, arr[1].p, arr[2].p};
+    PGresult *r =
+        PQexecParams(s->conn, "SELECT sse.publish_many($1::text[], $2::text[], $3::text[])", 3,
+                     NULL, params, NULL, NULL, 0);
+    for (int k = 0; k < 3; k++)
+        free(arr[k].p);
+    enum publish_store_result out = PUBLISH_STORE_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        bool content = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+                                 strncmp(state, "P0", 2) == 0);
+        out = content ? PUBLISH_STORE_REJECTED : PUBLISH_STORE_FAILED;
+        log_warn("publisher", "%s: %s",
+                 content ? "the database refused a publish" : "publish failed",
+                 PQresultErrorMessage(r));
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+            PQfinish(s->conn);
+            s->conn = NULL;
+        }
+    }
+    PQclear(r);
+    return out;
+}
+
+struct publish_store_ops publish_store_pg_ops(struct publish_store_pg *s)
+{
+    return (struct publish_store_ops){.publish = publish, .ctx = s};
+}
