@@ -6,6 +6,7 @@
  * libmicrohttpd's workers and only touch thread-safe calls.
  */
 #include "gateway.h"
+#include "auth.h"
 #include "clock.h"
 #include "config.h"
 #include "connection.h"
@@ -26,6 +27,7 @@
 #include "sse_frame.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,6 +57,7 @@ struct gateway {
     struct publish_store_ops publish_store;
     struct publisher *publisher;
     struct web *web;
+    struct auth *auth; /* NULL: open mode */
     struct web_hooks hooks;
     _Atomic bool shutting_down;
     bool shut_down; /* main thread only */
@@ -231,6 +234,13 @@ struct gateway *gateway_new(const struct config *cfg)
         .metrics_text = hook_metrics_text,
         .ctx = g,
     };
+    const char *err = NULL;
+    if (cfg->jwt_secret)
+        g->auth =
+            auth_new_hs256((const unsigned char *)cfg->jwt_secret, strlen(cfg->jwt_secret), &err);
+    else if (cfg->jwt_secret_file)
+        g->auth = auth_new_hs256_file(cfg->jwt_secret_file, &err);
+    assert(!err); /* main checked the secret */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     g->web = web_new(
         &(struct web_config){
@@ -246,7 +256,8 @@ struct gateway *gateway_new(const struct config *cfg)
             .write_deadline_ms = (long)cfg->write_deadline_ms,
             .demo = cfg->demo,
         },
-        &(struct web_deps){.hooks = &g->hooks, .metrics = &g->metrics, .clock = &system_clock});
+        &(struct web_deps){
+            .hooks = &g->hooks, .auth = g->auth, .metrics = &g->metrics, .clock = &system_clock});
     return g;
 }
 
@@ -303,6 +314,7 @@ void gateway_free(struct gateway *g)
         return;
     gateway_shutdown(g);
     web_free(g->web);
+    auth_free(g->auth);
     heartbeat_free(g->heartbeat);
     dispatcher_free(g->dispatcher);
     listener_free(g->listener);

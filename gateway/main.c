@@ -5,6 +5,7 @@
  * starts the ordered shutdown, a second one exits at once. SIGPIPE is ignored:
  * a vanished client is an ordinary write error, not a reason to die.
  */
+#include "auth.h"
 #include "config.h"
 #include "cors.h"
 #include "gateway.h"
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,31 +77,43 @@ static void *drain_watchdog(void *arg)
     return NULL;
 }
 
-static int unsupported(const struct config *cfg)
+/* Values that need more than parsing: the JWT secret and the CORS list. */
+static int check_security_flags(const struct config *cfg)
 {
-    /* These belong to later work; refusing beats silently running open. */
-    const char *flag = cfg->jwt_secret        ? "--jwt-secret"
-                       : cfg->jwt_secret_file ? "--jwt-secret-file"
-                                              : NULL;
-    if (flag)
-        fprintf(stderr, "sse-gateway: %s is not supported by this build yet\n", flag);
     const char *err = NULL;
+    if (cfg->jwt_secret && cfg->jwt_secret_file) {
+        fprintf(stderr, "sse-gateway: give --jwt-secret or --jwt-secret-file, not both\n");
+        return 1;
+    }
+    if (cfg->jwt_secret)
+        auth_free(
+            auth_new_hs256((const unsigned char *)cfg->jwt_secret, strlen(cfg->jwt_secret), &err));
+    else if (cfg->jwt_secret_file)
+        auth_free(auth_new_hs256_file(cfg->jwt_secret_file, &err));
+    if (err) {
+        fprintf(stderr, "sse-gateway: bad %s: %s\n",
+                cfg->jwt_secret ? "--jwt-secret" : "--jwt-secret-file", err);
+        return 1;
+    }
     cors_free(cors_new(cfg->cors_origin, &err));
     if (err)
         fprintf(stderr, "sse-gateway: bad --cors-origin: %s\n", err);
-    return flag != NULL || err != NULL;
+    return err != NULL;
 }
 
 static int serve(struct config *cfg)
 {
-    if (unsupported(cfg))
+    if (check_security_flags(cfg))
         return 2;
     long files = raise_file_limit();
     long capacity = files > 2 * FD_MARGIN ? files - FD_MARGIN : files / 2;
     if (cfg->max_connections == 0 || cfg->max_connections > capacity)
         cfg->max_connections = capacity;
     log_info("gateway", "file limit %ld: capacity %ld connections", files, cfg->max_connections);
-    log_warn("gateway", "no --jwt-secret: running open, anyone may subscribe to any stream");
+    if (!cfg->jwt_secret && !cfg->jwt_secret_file)
+        log_warn("gateway", "no --jwt-secret: running open, anyone may subscribe and publish");
+    else
+        log_info("gateway", "JWT authorization on (HS256)");
 
     /* static: the watchdog keeps waiting on it while serve() returns */
     static struct drain_watch watch;

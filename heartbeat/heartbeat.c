@@ -28,6 +28,7 @@
 struct heartbeat {
     struct heartbeat_deps deps; /* fixed after start */
     struct frame *hb_frame;     /* fixed after start */
+    struct frame *expired;      /* fixed after start: gateway:expired */
     int64_t tick_ms;            /* fixed after start */
     pthread_t thread;           /* fixed after start */
     bool started;               /* owned by the caller of start/stop */
@@ -43,6 +44,7 @@ struct heartbeat *heartbeat_new(const struct heartbeat_deps *deps)
     struct heartbeat *h = xcalloc(1, sizeof *h);
     h->deps = *deps;
     h->hb_frame = sse_encode_heartbeat();
+    h->expired = sse_encode_sentinel(-1, "gateway:expired", "{\"reason\":\"token expired\"}");
     /* Ticking at half the interval bounds a heartbeat's lateness to half an
      * interval; a second is fine-grained enough for idle timeouts. */
     h->tick_ms = deps->interval_ms / 2;
@@ -62,10 +64,17 @@ struct heartbeat *heartbeat_new(const struct heartbeat_deps *deps)
 int heartbeat_tick(struct heartbeat *h)
 {
     int64_t now = clock_now_ms(h->deps.clock);
+    int64_t wall_s = clock_wall_us(h->deps.clock) / 1000000;
     int sent = 0;
     registry_snapshot(h->deps.registry, &h->snapshot);
     for (size_t i = 0; i < h->snapshot.len; i++) {
         struct connection *c = h->snapshot.items[i];
+        int64_t expires = connection_expires_s(c);
+        if (expires && wall_s >= expires) {
+            if (connection_close(c, h->expired))
+                conn_list_push(&h->resumes, connection_ref(c));
+            continue;
+        }
         if (h->deps.idle_timeout_ms > 0 &&
             now - connection_last_event_ms(c) >= h->deps.idle_timeout_ms) {
             if (connection_close(c, NULL))
@@ -141,6 +150,7 @@ void heartbeat_free(struct heartbeat *h)
     conn_list_free(&h->snapshot);
     conn_list_free(&h->resumes);
     frame_unref(h->hb_frame);
+    frame_unref(h->expired);
     PTOK(pthread_cond_destroy(&h->cond));
     PTOK(pthread_mutex_destroy(&h->mtx));
     free(h);

@@ -2,7 +2,8 @@
  * heartbeat: the thread that pings idle subscribers. Every tick it queues a
  * ": hb" comment on each connection silent for the heartbeat interval; the
  * write is also what finds sockets whose client vanished (a suspended socket
- * never notices by itself). Waits on a CLOCK_MONOTONIC condvar (STYLE 13).
+ * never notices by itself). It also closes idle connections (--idle-timeout)
+ * and those whose token expired (gateway:expired). Waits on a CLOCK_MONOTONIC condvar (STYLE 13).
  */
 #ifndef SSE_HEARTBEAT_H
 #define SSE_HEARTBEAT_H

@@ -45,6 +45,7 @@ struct connection {
     char **streams;             /* fixed after creation: one block, names follow */
     size_t nstreams;            /* fixed after creation */
     size_t max_queued_bytes;    /* fixed after creation */
+    int64_t expires_s;          /* fixed after creation */
     void (*io_release)(void *); /* fixed after creation */
     void *registry_slot;        /* guarded by the registry mutex */
 
@@ -111,6 +112,7 @@ struct connection *connection_new(const struct connection_params *p)
     c->nstreams = p->nstreams;
 
     c->max_queued_bytes = p->max_queued_bytes;
+    c->expires_s = p->expires_s;
     c->io = p->io;
     c->io_ctx = p->io_ctx;
     c->io_release = p->io_release;
@@ -450,4 +452,10 @@ void conn_list_free(struct conn_list *l)
     free(l->items);
     l->items = NULL;
     l->cap = 0;
+}
+
+int64_t connection_expires_s(const struct connection *c)
+{
+    check(c);
+    return c->expires_s;
 }

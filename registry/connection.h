@@ -38,7 +38,8 @@ struct connection_params {
     /* Called with io_ctx when the connection is freed, so io_ctx outlives
      * every io call made through a reference (may be NULL). */
     void (*io_release)(void *io_ctx);
-    int64_t now_ms; /* creation time, from the injected clock */
+    int64_t now_ms;    /* creation time, from the injected clock */
+    int64_t expires_s; /* the subscriber's token expires then (wall-clock seconds); 0 = never */
 };
 
 enum conn_push_result {
@@ -103,6 +104,8 @@ bool connection_is_closed(struct connection *c); /* closing or gone */
 int64_t connection_last_push_ms(struct connection *c);
 int64_t connection_last_event_ms(struct connection *c);
 size_t connection_queued_bytes(struct connection *c);
+/* When the subscriber's authorization ends (wall-clock seconds), or 0. */
+int64_t connection_expires_s(const struct connection *c);
 
 /* Registry bookkeeping: an opaque slot the registry owns, guarded by the
  * registry mutex. Nobody else touches it. */

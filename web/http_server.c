@@ -16,6 +16,7 @@
  * %00 into a truncated C string).
  */
 #include "http_server.h"
+#include "auth.h"
 #include "clock.h"
 #include "connection.h"
 #include "cors.h"
@@ -210,6 +211,42 @@ static enum MHD_Result respond_error(struct request *req, unsigned status, const
     return respond(req, status, "application/json", body, (size_t)n);
 }
 
+/* 401 or 403 from an authorization verdict, with a one-line log. */
+static enum MHD_Result respond_auth(struct web *w, struct request *req, enum auth_action action,
+                                    enum auth_result r, const char *reason)
+{
+    if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+        log_info("http", "refused %s: %s", action == AUTH_PUBLISH ? "a publish" : "a subscription",
+                 reason);
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (r == AUTH_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sse\"");
+    return queue(req, r == AUTH_UNAUTHORIZED ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_FORBIDDEN, resp);
+}
+
+/* With a secret set, checks the request's token for action on streams; on
+ * AUTH_OK *expires_s is when it ends (0: never). Open mode always allows. */
+static enum auth_result authorize(struct web *w, struct request *req, const char *query_token,
+                                  enum auth_action action, const char *const *streams,
+                                  size_t nstreams, int64_t *expires_s, const char **reason)
+{
+    *expires_s = 0;
+    if (!w->deps.auth)
+        return AUTH_OK;
+    char *token = auth_token_from(
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+        query_token);
+    enum auth_result r = auth_check(w->deps.auth, token, clock_wall_us(w->deps.clock) / 1000000,
+                                    action, streams, nstreams, expires_s, reason);
+    free(token);
+    return r;
+}
+
 static enum MHD_Result respond_owned(struct request *req, const char *type, char *body)
 {
     enum MHD_Result r = respond(req, MHD_HTTP_OK, type, body, strlen(body));
@@ -332,6 +369,16 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
             log_info("http", "rejected a subscription: %s", why);
         return respond_error(req, MHD_HTTP_BAD_REQUEST, why);
     }
+    int64_t expires_s;
+    const char *reason;
+    enum auth_result ar =
+        authorize(w, req, sr.token, AUTH_SUBSCRIBE, (const char *const *)sr.streams, sr.nstreams,
+                  &expires_s, &reason);
+    if (ar != AUTH_OK) {
+        sub_request_clear(&sr);
+        metrics_add(&m->connections_rejected, 1);
+        return respond_auth(w, req, AUTH_SUBSCRIBE, ar, reason);
+    }
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
     const char *header = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Last-Event-ID");
     int64_t from_header;
@@ -352,6 +399,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
         .io_ctx = s,
         .io_release = sub_release,
         .now_ms = clock_now_ms(w->deps.clock),
+        .expires_s = expires_s,
     });
     bool has_cursor = sr.has_cursor;
     int64_t cursor = sr.cursor;
@@ -473,6 +521,24 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "rejected a publish: %s", err);
         return respond_error(req, MHD_HTTP_BAD_REQUEST, err);
+    }
+    if (w->deps.auth) {
+        const char **streams = xmalloc(events.n * sizeof *streams);
+        for (size_t i = 0; i < events.n; i++)
+            streams[i] = events.items[i].stream;
+        int64_t expires_s;
+        const char *reason;
+        const char *q = strchr(req->uri, '?');
+        char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
+        enum auth_result ar =
+            authorize(w, req, from_query, AUTH_PUBLISH, streams, events.n, &expires_s, &reason);
+        free(from_query);
+        free(streams);
+        if (ar != AUTH_OK) {
+            publish_list_clear(&events);
+            metrics_add(&w->deps.metrics->publish_rejected, 1);
+            return respond_auth(w, req, AUTH_PUBLISH, ar, reason);
+        }
     }
     const struct web_hooks *h = w->deps.hooks;
     enum publish_submit r = h->publish(h->ctx, &events, publish_done, req);

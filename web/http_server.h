@@ -22,6 +22,7 @@ struct connection;
 struct frame;
 struct metrics;
 struct clock_ops;
+struct auth;
 
 /* What the HTTP layer asks of the rest of the gateway. */
 struct web_hooks {
@@ -59,6 +60,7 @@ struct web_config {
 
 struct web_deps {
     const struct web_hooks *hooks;
+    const struct auth *auth; /* NULL: open mode, no token needed */
     struct metrics *metrics;
     const struct clock_ops *clock;
 };

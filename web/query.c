@@ -150,3 +150,25 @@ enum query_status query_parse_subscription(const char *query, size_t len, size_t
     free(value);
     return st;
 }
+
+char *query_token(const char *query, size_t len)
+{
+    char *found = NULL;
+    for (size_t i = 0; i < len;) {
+        size_t amp = i;
+        while (amp < len && query[amp] != '&')
+            amp++;
+        if (amp - i > 6 && memcmp(query + i, "token=", 6) == 0) {
+            free(found);
+            found = xmalloc(amp - i - 6 + 1);
+            long n = percent_decode(query + i + 6, amp - i - 6, found);
+            if (n < 0) {
+                free(found);
+                return NULL;
+            }
+            found[n] = '\0';
+        }
+        i = amp + 1;
+    }
+    return found;
+}

@@ -37,6 +37,10 @@ enum query_status query_parse_subscription(const char *query, size_t len, size_t
                                            struct sub_request *out, const char **message);
 void sub_request_clear(struct sub_request *r);
 
+/* The decoded value of the token parameter of a raw query string, as a heap
+ * string, or NULL when absent or badly encoded. */
+char *query_token(const char *query, size_t len);
+
 /* 1–200 bytes of A–Z a–z 0–9 _ - . : / @ (SPEC §4). */
 bool stream_name_valid(const char *s, size_t len);
 /* A strict decimal in [0, INT64_MAX], no sign, no spaces; 0 on success, -1 otherwise. */
