@@ -387,6 +387,15 @@ bool connection_is_closed(struct connection *c)
     return closed;
 }
 
+bool connection_is_gone(struct connection *c)
+{
+    check(c);
+    lock(c);
+    bool gone = c->gone;
+    unlock(c);
+    return gone;
+}
+
 int64_t connection_last_push_ms(struct connection *c)
 {
     check(c);

@@ -98,6 +98,7 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
 /* HTTP layer: the socket is gone; no io call happens after this returns. */
 void connection_gone(struct connection *c);
 bool connection_is_closed(struct connection *c); /* closing or gone */
+bool connection_is_gone(struct connection *c);
 
 /* Time of the last push of any frame (heartbeat idleness), and of the last
  * event frame (idle timeout), from the injected clock. */

@@ -425,9 +425,15 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     PTOK(pthread_mutex_unlock(&w->mtx));
     atomic_fetch_add(&m->connections, 1);
 
+    /* Our own reference, because queueing may end the sub at once: when the
+     * daemon is stopping, MHD answers "yes" without keeping the response, so
+     * sse_free runs inside queue() and s is gone with it. */
+    struct connection *conn = connection_ref(s->conn);
     enum MHD_Result ret = queue(req, MHD_HTTP_OK, r);
-    if (ret != MHD_YES)
-        return ret; /* MHD frees the response, and with it the sub */
+    if (ret != MHD_YES || connection_is_gone(conn)) {
+        connection_unref(conn);
+        return ret;
+    }
     req->sub = true;
     /* MHD's timeout counts time without a byte moving, and MHD neither times
      * out a parked socket nor calls the reader of one it cannot write: so on
@@ -443,15 +449,17 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
          * 5xx, which a browser's EventSource would treat as final. */
         final = overloaded_sentinel(w);
         metrics_add(&m->connections_overloaded, 1);
-    } else if (w->deps.hooks->subscribe(w->deps.hooks->ctx, s->conn, has_cursor, cursor) != 0) {
+    } else if (w->deps.hooks->subscribe(w->deps.hooks->ctx, conn, has_cursor, cursor) != 0) {
         final = shutdown_sentinel(w); /* the gateway began draining */
         metrics_add(&m->connections_draining, 1);
     } else {
         metrics_add(&m->connections_accepted, 1);
+        connection_unref(conn);
         return ret;
     }
-    connection_close(s->conn, final);
+    connection_close(conn, final);
     frame_unref(final);
+    connection_unref(conn);
     return ret;
 }
 
