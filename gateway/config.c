@@ -50,6 +50,7 @@ static const struct flag flags[] = {
     F("no-migrate", K_BOOL, no_migrate, "do not install the schema at start"),
     F("log-level", K_LEVEL, log_level, "debug, info, warn or error [info]"),
     F("window-events", K_COUNT, window_events, "recent events kept in memory [65536]"),
+    F("connection-memory", K_SIZE, connection_memory, "buffer per connection [4KiB]"),
 };
 #undef F
 #define NFLAGS (sizeof flags / sizeof flags[0])
@@ -70,6 +71,7 @@ static void set_defaults(struct config *cfg)
     cfg->health_check_ms = 5000;
     cfg->log_level = LOG_INFO;
     cfg->window_events = 65536;
+    cfg->connection_memory = 4096;
 }
 
 /* Parses "<number><unit>" where unit scales the number; a bare number takes bare_scale. */
@@ -267,6 +269,10 @@ int config_parse(struct config *cfg, int argc, char **argv)
     }
     if (cfg->max_streams_per_connection < 1) {
         fprintf(stderr, "sse-gateway: --max-streams-per-connection must be at least 1\n");
+        return 2;
+    }
+    if (cfg->connection_memory < 2048 || cfg->connection_memory > 1024 * 1024) {
+        fprintf(stderr, "sse-gateway: --connection-memory must be between 2KiB and 1MiB\n");
         return 2;
     }
     if (cfg->window_events < 1) {

@@ -27,6 +27,7 @@ struct config {
     long max_connections; /* 0 = derive from the file limit */
     long max_streams_per_connection;
     size_t max_queued_bytes;
+    size_t connection_memory; /* MHD's per-connection pool */
     int64_t write_deadline_ms;
     int64_t retention_ms;
     int64_t drain_timeout_ms;

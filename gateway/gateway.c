@@ -251,6 +251,7 @@ struct gateway *gateway_new(const struct config *cfg)
             .max_connections = (unsigned)cfg->max_connections,
             .max_streams_per_connection = (size_t)cfg->max_streams_per_connection,
             .max_queued_bytes = cfg->max_queued_bytes,
+            .connection_memory = cfg->connection_memory,
             .retry_ms = (long)cfg->retry_ms,
             .drain_spread_ms = (long)cfg->drain_spread_ms,
             .write_deadline_ms = (long)cfg->write_deadline_ms,

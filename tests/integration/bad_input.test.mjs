@@ -102,6 +102,35 @@ test('slowloris clients (a byte a second) hold nobody else up', async () => {
   }
 });
 
+// The request's headers share the per-connection buffer (--connection-memory,
+// 4 KiB by default, about half for headers): a browser's usual headers with a
+// JWT cookie fit, an oversized cookie jar gets 431 (and a log line from the
+// HTTP library), and a larger buffer admits it.
+test('request headers: a 1.5 KB cookie fits, 3 KB gets 431 unless --connection-memory is raised', async () => {
+  const withCookie = (port, n) =>
+    new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      let buf = '';
+      const done = () => { sock.destroy(); const m = /^HTTP\/1\.1 (\d{3})/.exec(buf); resolve(m ? Number(m[1]) : 0); };
+      sock.on('connect', () => sock.write(`GET /events?stream=cookie HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+        `User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0\r\nAccept: text/event-stream\r\n` +
+        `Cookie: big=${'c'.repeat(n)}\r\n\r\n`));
+      sock.on('data', (d) => { buf += d.toString('latin1'); if (buf.includes('\r\n\r\n')) done(); });
+      sock.on('error', done);
+      sock.on('close', done);
+      setTimeout(done, 10000).unref();
+    });
+  assertEq(await withCookie(gw.port, 1500), 200, '1.5 KB cookie with the default buffer');
+  assertEq(await withCookie(gw.port, 3000), 431, '3 KB cookie with the default buffer');
+  const roomy = await startGateway(db.url, ['--connection-memory', '16KiB']);
+  try {
+    assertEq(await withCookie(roomy.port, 3000), 200, '3 KB cookie with --connection-memory 16KiB');
+  } finally {
+    await roomy.stop();
+  }
+  await stillServing('after large headers');
+});
+
 test('thousands of rapid connect/disconnect cycles leak nothing', async () => {
   const cycles = 3000, parallel = 50;
   let done = 0, next = 0;
