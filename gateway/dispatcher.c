@@ -38,8 +38,10 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define READ_BATCH 1000
 /* A held connect gets no heartbeat (it is not registered), so a client that
@@ -226,6 +228,24 @@ static int replay_database(struct dispatcher *d, struct replay *rp, int64_t curs
     return rows < 0 ? -1 : 0;
 }
 
+/* Replays (cursor, position] of c's streams from memory. */
+static void replay_window(struct dispatcher *d, struct replay *rp, int64_t cursor)
+{
+    size_t n = connection_stream_count(rp->conn), unique = 0;
+    const char **streams = xcalloc(n ? n : 1, sizeof *streams);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = connection_stream(rp->conn, i);
+        bool seen = false;
+        for (size_t k = 0; k < unique && !seen; k++)
+            seen = strcmp(streams[k], s) == 0;
+        if (!seen)
+            streams[unique++] = s;
+    }
+    event_window_each_after_in(d->window, cursor, streams, unique, replay_window_entry, rp);
+    free(streams);
+    metrics_add(&d->deps.metrics->replayed_memory, rp->events);
+}
+
 /* Replays (cursor, position] and registers c, in that order (§6.3). */
 static void serve(struct dispatcher *d, struct connection *c, bool has_cursor, int64_t cursor)
 {
@@ -234,8 +254,7 @@ static void serve(struct dispatcher *d, struct connection *c, bool has_cursor, i
     int rc = 0;
     if (has_cursor && cursor < d->position) {
         if (event_window_covers(d->window, cursor)) {
-            event_window_each_after(d->window, cursor, replay_window_entry, &rp);
-            metrics_add(&d->deps.metrics->replayed_memory, rp.events);
+            replay_window(d, &rp, cursor);
         } else {
             rc = replay_database(d, &rp, cursor);
         }

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the event window, table-driven: the floor after pushes and
  * evictions (wrap-around included), coverage at the floor's edge, lookups
- * after each cursor, owned stream copies, frame references and reset.
+ * after each cursor, owned stream copies, frame references and reset; the
+ * per-stream lookup against a filtered full scan.
  */
 #include "check.h"
 #include "event_window.h"
@@ -132,10 +133,71 @@ static void test_reset(void)
     event_window_free(NULL);
 }
 
+/* What each_after gives, filtered to the streams: the indexed lookup's truth. */
+struct filtered {
+    const char *const *streams;
+    size_t nstreams;
+    struct seen seen;
+};
+
+static void collect_filtered(void *arg, int64_t position, const char *stream, struct frame *f)
+{
+    struct filtered *fl = arg;
+    for (size_t i = 0; i < fl->nstreams; i++)
+        if (strcmp(fl->streams[i], stream) == 0) {
+            collect(&fl->seen, position, stream, f);
+            return;
+        }
+}
+
+static void test_stream_lookup(void)
+{
+    static const char *const s0[] = {"s0"}, *const s12[] = {"s2", "s1"},
+                             *const all[] = {"s1", "s0", "s2"}, *const none[] = {"nope"};
+    static const struct {
+        const char *const *streams;
+        size_t n;
+    } sets[] = {{s0, 1}, {s12, 2}, {all, 3}, {none, 1}, {NULL, 0}};
+    /* Capacities that wrap, evict whole streams and keep everything. */
+    static const size_t capacities[] = {1, 2, 5, 7, 64};
+    for (size_t c = 0; c < sizeof capacities / sizeof capacities[0]; c++) {
+        struct event_window *w = event_window_new(capacities[c], 0);
+        for (int64_t last = 1; last <= 40; last++) {
+            push_range(w, last, last);
+            for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+                for (int64_t cursor = event_window_floor(w); cursor <= last; cursor++) {
+                    struct filtered want = {.streams = sets[k].streams, .nstreams = sets[k].n};
+                    event_window_each_after(w, cursor, collect_filtered, &want);
+                    struct seen got = {0};
+                    size_t n = event_window_each_after_in(w, cursor, sets[k].streams, sets[k].n,
+                                                          collect, &got);
+                    CHECK_EQ(n, want.seen.n);
+                    CHECK_EQ(got.n, want.seen.n);
+                    for (size_t i = 0; i < got.n && i < 64; i++) {
+                        CHECK_EQ(got.positions[i], want.seen.positions[i]);
+                        CHECK_STR(got.streams[i], want.seen.streams[i]);
+                        CHECK_STR(got.data[i], want.seen.data[i]);
+                    }
+                }
+            }
+        }
+        /* After a reset the index starts afresh. */
+        event_window_reset(w, 1000);
+        push_range(w, 1001, 1003);
+        int64_t floor = event_window_floor(w);
+        struct seen got = {0};
+        CHECK_EQ(event_window_each_after_in(w, floor, all, 3, collect, &got),
+                 (size_t)(1003 - floor));
+        CHECK_EQ(got.positions[0], floor + 1);
+        event_window_free(w);
+    }
+}
+
 int main(void)
 {
     test_windows();
     test_sparse_positions();
     test_reset();
+    test_stream_lookup();
     return CHECK_DONE();
 }
