@@ -43,7 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_BATCH 1000
+#define READ_BATCH  1000
+#define WRITE_EVERY 50000 /* deliveries queued between two write rounds at most */
 /* A held connect gets no heartbeat (it is not registered), so a client that
  * went away would never be noticed and a bogus cursor far ahead of the
  * database would pin a socket forever. Past this, close it: the client
@@ -115,7 +116,7 @@ static int init_position(struct dispatcher *d)
 struct batch {
     struct dispatcher *d;
     int64_t now_ms;
-    uint64_t events, deliveries;
+    uint64_t events, deliveries, unwritten;
     size_t overflows;
 };
 
@@ -128,15 +129,22 @@ static void fan_out(void *arg, const struct stored_event *ev)
     struct frame *f =
         sse_encode_event(ev->position, ev->event, ev->data, ev->data_len, ev->published_us);
     event_window_push(d->window, ev->position, ev->stream, f);
-    b->deliveries += registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, true, &d->resumes,
-                                     &b->overflows);
+    size_t n = registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, true, &d->resumes,
+                               &b->overflows);
     frame_unref(f);
     set_position(d, ev->position);
     b->events++;
-    /* Resume after each event, not after the batch, so HTTP workers start
-     * writing while the fan-out goes on (NOTES trap 8). A connection whose
-     * worker has not drained it yet is not in the list again. */
-    conn_list_resume_all(&d->resumes);
+    b->deliveries += n;
+    b->unwritten += n;
+    /* Write (connection_resume: straight to parked sockets) once per batch,
+     * so a subscriber gets the batch's events in one syscall, but at least
+     * every WRITE_EVERY deliveries, so the first subscribers of a big burst
+     * do not wait for the whole of it (NOTES trap 8). A connection already
+     * in the list is not added again until written. */
+    if (b->unwritten >= WRITE_EVERY) {
+        conn_list_resume_all(&d->resumes);
+        b->unwritten = 0;
+    }
 }
 
 /* Fans out everything after position, a batch at a time. 0, or -1 on a store error. */
@@ -146,8 +154,9 @@ static int read_new(struct dispatcher *d)
     struct metrics *m = d->deps.metrics;
     long n;
     do {
-        struct batch b = {d, now_ms(d), 0, 0, 0};
+        struct batch b = {.d = d, .now_ms = now_ms(d)};
         n = s->read_after(s->ctx, d->position, READ_BATCH, fan_out, &b);
+        conn_list_resume_all(&d->resumes);
         assert(n <= READ_BATCH);
         metrics_add(&m->events_durable, b.events);
         metrics_add(&m->deliveries, b.deliveries);

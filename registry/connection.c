@@ -15,6 +15,15 @@
  * that is awake (an overflow while writing) is never resumed at all, and
  * after connection_gone() no io call starts.
  *
+ * Direct writes: with io->send, a push to a parked socket leaves it parked
+ * and sets `flush_owed`; the pusher's connection_resume() then writes the
+ * queue straight to the socket under the mutex (libmicrohttpd never touches
+ * a parked socket, and parks only once everything before was sent). Only
+ * when the socket does not take it all, or fails, is it un-parked so the
+ * HTTP worker writes the rest with its own deadline. Waking a parked socket
+ * costs a pass over every parked socket of its worker (NOTES trap 7); a
+ * direct write costs one syscall.
+ *
  * Byte limit: max_queued_bytes bounds the bytes queued by live pushes; bytes
  * queued by a replay are exempt, and are counted as written first since a
  * replay is queued before the connection is registered for live events.
@@ -32,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
 /* A ring grown past this by a burst is freed once drained, so an idle
@@ -59,6 +69,7 @@ struct connection {
     size_t replay_bytes;           /* shared: guarded by mtx; of which exempt from the limit */
     bool suspended;                /* shared: guarded by mtx; the socket is parked */
     bool resume_owed;              /* shared: guarded by mtx; someone cleared `suspended` */
+    bool flush_owed;               /* shared: guarded by mtx; parked with frames to send */
     bool closing, gone;            /* shared: guarded by mtx */
     _Atomic int64_t last_push_ms;  /* written under mtx, read without it */
     _Atomic int64_t last_event_ms; /* written under mtx, read without it */
@@ -230,8 +241,23 @@ static bool take_resume_duty(struct connection *c)
     if (!c->suspended)
         return false;
     c->suspended = false;
+    c->flush_owed = false;
     c->resume_owed = true;
     return true;
+}
+
+/* After a frame was queued: who must act for the socket to see it. A parked
+ * socket that takes direct writes stays parked; the first such push since the
+ * last write owes the flush, later ones ride along. Mutex held. */
+static enum conn_push_result after_enqueue(struct connection *c)
+{
+    if (c->suspended && c->io && c->io->send) {
+        if (c->flush_owed)
+            return CONN_PUSH_QUEUED;
+        c->flush_owed = true;
+        return CONN_PUSH_NEEDS_RESUME;
+    }
+    return take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
 }
 
 /* Monotonic updates: pushes from two threads may carry clock readings out of order. */
@@ -262,7 +288,7 @@ enum conn_push_result connection_push(struct connection *c, struct frame *f, int
     } else {
         enqueue(c, f);
         touch(c, now_ms, counts_as_event);
-        r = take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
+        r = after_enqueue(c);
     }
     unlock(c);
     return r;
@@ -277,16 +303,69 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
         enqueue(c, f);
         c->replay_bytes += frame_len(f);
         touch(c, now_ms, true);
-        r = take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
+        r = after_enqueue(c);
     }
     unlock(c);
     return r;
+}
+
+static void consumed(struct connection *c, size_t n);
+
+/* Drops n written bytes from the head of the queue. Mutex held. */
+static void advance(struct connection *c, size_t n)
+{
+    while (n > 0) {
+        struct frame *f = c->ring[c->head];
+        size_t left = frame_len(f) - c->head_offset;
+        size_t take = left < n ? left : n;
+        c->head_offset += take;
+        n -= take;
+        if (c->head_offset == frame_len(f)) {
+            frame_unref(f);
+            c->head = (c->head + 1) % c->cap;
+            c->count--;
+            c->head_offset = 0;
+        }
+    }
+}
+
+/* Writes the queue to the parked socket. Returns true if the socket must be
+ * un-parked: it did not take everything, or failed. Mutex held. */
+static bool flush_parked(struct connection *c)
+{
+    enum { MAX_IOV = 64 };
+    c->flush_owed = false;
+    while (c->count > 0) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        size_t bytes = 0;
+        int64_t published = 0; /* of the first whole event frame, as the reader reports */
+        for (size_t i = 0; i < c->count && n < MAX_IOV; i++, n++) {
+            struct frame *f = c->ring[(c->head + i) % c->cap];
+            size_t skip = i == 0 ? c->head_offset : 0;
+            iov[n].iov_base = (char *)frame_data(f) + skip;
+            iov[n].iov_len = frame_len(f) - skip;
+            bytes += iov[n].iov_len;
+            if (!published && !skip)
+                published = frame_published_us(f);
+        }
+        long w = c->io->send(c->io_ctx, iov, n, published);
+        if (w > 0) {
+            advance(c, (size_t)w);
+            consumed(c, (size_t)w);
+        }
+        if (w < 0 || (size_t)w < bytes)
+            return take_resume_duty(c);
+    }
+    return false;
 }
 
 void connection_resume(struct connection *c)
 {
     check(c);
     lock(c);
+    if (c->flush_owed && c->suspended && !c->gone)
+        flush_parked(c); /* a short write takes the resume duty */
     bool call = c->resume_owed && !c->gone && c->io;
     c->resume_owed = false;
     const struct conn_io_ops *io = c->io;
@@ -358,6 +437,7 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
              * copied) or will find `suspended` set and owe the resume. */
             c->suspended = true;
             c->resume_owed = false;
+            c->flush_owed = false;
             if (c->io)
                 c->io->suspend(c->io_ctx);
             r = CONN_READ_SUSPENDED;
@@ -374,6 +454,7 @@ void connection_gone(struct connection *c)
     c->gone = true;
     c->suspended = false;
     c->resume_owed = false;
+    c->flush_owed = false;
     drop_queue(c);
     unlock(c);
 }
@@ -439,10 +520,29 @@ void conn_list_push(struct conn_list *l, struct connection *c)
     l->items[l->len++] = c;
 }
 
+void connection_wake(struct connection *c)
+{
+    check(c);
+    lock(c);
+    if (c->flush_owed && c->suspended && !c->gone)
+        take_resume_duty(c);
+    unlock(c);
+    connection_resume(c);
+}
+
 void conn_list_resume_all(struct conn_list *l)
 {
-    for (size_t i = 0; i < l->len; i++)
-        connection_resume(l->items[i]);
+    /* One thread writing sockets costs ~10 µs each here (the kernel's
+     * loopback send and the reader's wake-up), so a large round goes to the
+     * HTTP workers, which write in parallel; a small one is cheaper written
+     * here than woken (NOTES trap 7). */
+    bool direct = l->len <= CONN_DIRECT_WRITE_MAX;
+    for (size_t i = 0; i < l->len; i++) {
+        if (direct)
+            connection_resume(l->items[i]);
+        else
+            connection_wake(l->items[i]);
+    }
     conn_list_clear(l);
 }
 

@@ -18,6 +18,7 @@
 
 struct connection;
 struct frame;
+struct iovec;
 
 /* How the connection reaches the socket that writes it; provided by web/. */
 struct conn_io_ops {
@@ -27,6 +28,11 @@ struct conn_io_ops {
     /* Called without any lock by whoever queued the first frame after a
      * suspend: un-park the socket. Never called after connection_gone(). */
     void (*resume)(void *io_ctx);
+    /* Optional. Called with the connection mutex held while the socket is
+     * parked: write what the socket takes now without blocking. Returns the
+     * bytes written (0 when it takes nothing), or -1 when the socket failed.
+     * oldest_published_us: commit time of the first event frame, or 0. */
+    long (*send)(void *io_ctx, const struct iovec *iov, int iovcnt, int64_t oldest_published_us);
 };
 
 struct connection_params {
@@ -44,7 +50,8 @@ struct connection_params {
 
 enum conn_push_result {
     CONN_PUSH_QUEUED,       /* queued; the socket is already awake */
-    CONN_PUSH_NEEDS_RESUME, /* queued; the caller must call connection_resume() */
+    CONN_PUSH_NEEDS_RESUME, /* queued; the caller must call connection_resume(), which
+                               writes straight to a parked socket when io->send exists */
     CONN_PUSH_CLOSED,       /* dropped: the connection is closing or gone */
     CONN_PUSH_OVERFLOW,     /* dropped and the connection was closed: over max_queued_bytes;
                                the caller must call connection_resume() so the socket ends */
@@ -80,8 +87,14 @@ enum conn_push_result connection_push(struct connection *c, struct frame *f, int
  * replay, which would otherwise close the client on every reconnect when its
  * backlog is large. Dispatcher thread. */
 enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms);
-/* Un-parks the socket after a push returned NEEDS_RESUME or OVERFLOW. No locks held. */
+/* After a push returned NEEDS_RESUME or OVERFLOW: writes the queue straight
+ * to the parked socket (io->send), and un-parks it only if the socket did not
+ * take everything or must end. Several pushes before one call coalesce into
+ * one write. No locks held. */
 void connection_resume(struct connection *c);
+/* Like connection_resume, but never writes here: un-parks the socket so its
+ * HTTP worker writes. No locks held. */
+void connection_wake(struct connection *c);
 
 /* Queues the optional final frame, then marks the connection closing: the
  * reader ends the stream once everything queued is written. Returns true if
@@ -121,7 +134,10 @@ struct conn_list {
 };
 /* Appends and takes ownership of one reference. */
 void conn_list_push(struct conn_list *l, struct connection *c);
-/* Calls connection_resume() on every entry, then unrefs all and empties the list. */
+/* Above this many connections, conn_list_resume_all wakes instead of writing. */
+#define CONN_DIRECT_WRITE_MAX 256
+/* Calls connection_resume() on every entry (connection_wake() when there are
+ * more than CONN_DIRECT_WRITE_MAX), then unrefs all and empties the list. */
 void conn_list_resume_all(struct conn_list *l);
 /* Unrefs all entries and empties the list (keeps the storage). */
 void conn_list_clear(struct conn_list *l);

@@ -35,9 +35,11 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define WEB_MAGIC 0x57454221u /* "WEB!" */
@@ -121,6 +123,7 @@ struct sub {
     struct web *web;
     struct connection *conn; /* the response's reference */
     struct MHD_Connection *mhd;
+    int fd;                  /* the socket, written directly while parked (connection.c) */
     _Atomic bool timed_out;  /* set by request_completed: MHD cut a stuck socket */
     struct sub *prev, *next; /* guarded by web->mtx */
 };
@@ -266,7 +269,29 @@ static void io_resume(void *ctx)
     MHD_resume_connection(s->mhd);
 }
 
-static const struct conn_io_ops mhd_io = {io_suspend, io_resume};
+/* A write to the parked socket, under the connection's mutex: never blocks,
+ * never raises SIGPIPE. The connection un-parks the socket when this falls
+ * short, so MHD waits for room and applies --write-deadline. */
+static long io_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t oldest_published_us)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n;
+    do
+        n = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    struct web *w = s->web;
+    metrics_add(&w->deps.metrics->delivered_bytes, (uint64_t)n);
+    if (n > 0 && oldest_published_us)
+        metrics_observe_latency(w->deps.metrics,
+                                clock_wall_us(w->deps.clock) - oldest_published_us);
+    return (long)n;
+}
+
+static const struct conn_io_ops mhd_io = {io_suspend, io_resume, io_send};
 
 static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -389,6 +414,9 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     s->magic = SUB_MAGIC;
     s->web = w;
     s->mhd = mc;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? ci->connect_fd : -1;
     s->conn = connection_new(&(struct connection_params){
         .streams = (const char *const *)sr.streams,
         .nstreams = sr.nstreams,
@@ -411,6 +439,10 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    /* A close-delimited body, not chunked: bytes written straight to the
+     * parked socket (io_send) and bytes MHD writes then follow each other
+     * with no framing to keep in step. EventSource reads either. */
+    MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
 
     PTOK(pthread_mutex_lock(&w->mtx));
     s->next = w->subs;
@@ -712,10 +744,10 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
         /* The pool holds the request's headers (about half of it: larger
          * ones get 431), then the response's chunks; MHD zeroes what it
          * frees, so all of it stays resident for the socket's life. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
-        uri_logger, w, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, w,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
     if (!d) {
         log_error("http", "could not listen on %s", listen);
         return NULL;

@@ -570,7 +570,7 @@ static void test_slow_consumer_closed_others_unaffected(void)
     rig_free(&r);
 }
 
-static void test_resume_during_fan_out_once(void)
+static void test_resume_once_per_batch(void)
 {
     struct rig r;
     rig_init(&r, 100);
@@ -581,9 +581,9 @@ static void test_resume_during_fan_out_once(void)
     append_n(&r, 3, "s");
     CHECK_EQ(wake(&r), 0);
     struct sock *s = sock_of(&r, 0);
-    /* Woken once, after the first event and before the rest were queued. */
+    /* Woken once, after the batch: one write carries its three events. */
     CHECK_EQ(atomic_load(&s->resumes), 1);
-    CHECK_EQ(s->queued_at_first_resume, strlen("id: 1\ndata: s\n\n"));
+    CHECK_EQ(s->queued_at_first_resume, 3 * strlen("id: 1\ndata: s\n\n"));
     CHECK_STR(ids(drain(c)), "1,2,3");
     append_n(&r, 1, "s");
     CHECK_EQ(wake(&r), 0);
@@ -698,7 +698,7 @@ int main(void)
     test_replay_failure_closes_connection();
     test_ephemeral_has_no_id();
     test_slow_consumer_closed_others_unaffected();
-    test_resume_during_fan_out_once();
+    test_resume_once_per_batch();
     test_large_backlog_in_batches();
     test_thread_lifecycle();
     return CHECK_DONE();

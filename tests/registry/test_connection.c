@@ -3,7 +3,8 @@
  * cases are a table of scripted steps (push, read, close, gone, resume) with
  * the expected outcome of each: backlog copies across frames, partial frames
  * across reads, the suspend/resume handshake, overflow, close with a final
- * frame, gone, replay exemption, latency stamps and the activity clocks.
+ * frame, gone, replay exemption, latency stamps and the activity clocks;
+ * direct writes to a parked socket (coalesced, short, failed).
  * ASan checks that queued frames and connections are freed exactly once.
  */
 #include "check.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 enum op {
     OP_END = 0,
@@ -433,6 +435,134 @@ static void test_conn_list(void)
     frame_unref(f);
 }
 
+/* ---- direct writes: a parked socket that takes up to `room` bytes ---- */
+
+struct direct_sock {
+    int suspends, resumes, sends;
+    long room; /* bytes the next send takes; -1: the socket failed */
+    char wire[256];
+    size_t wire_len;
+    int64_t published;
+};
+
+static void ds_suspend(void *ctx)
+{
+    ((struct direct_sock *)ctx)->suspends++;
+}
+
+static void ds_resume(void *ctx)
+{
+    ((struct direct_sock *)ctx)->resumes++;
+}
+
+static long ds_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t published)
+{
+    struct direct_sock *d = ctx;
+    d->sends++;
+    if (d->room < 0)
+        return -1;
+    long n = 0;
+    for (int i = 0; i < iovcnt && n < d->room; i++) {
+        size_t take =
+            iov[i].iov_len < (size_t)(d->room - n) ? iov[i].iov_len : (size_t)(d->room - n);
+        memcpy(d->wire + d->wire_len, iov[i].iov_base, take);
+        d->wire_len += take;
+        n += (long)take;
+    }
+    d->wire[d->wire_len] = '\0';
+    d->room -= n;
+    d->published = published;
+    return n;
+}
+
+static const struct conn_io_ops direct_ops = {ds_suspend, ds_resume, ds_send};
+
+static struct frame *event(const char *text, int64_t published)
+{
+    return frame_new(text, strlen(text), published);
+}
+
+static enum conn_push_result push_text(struct connection *c, const char *text, int64_t published)
+{
+    struct frame *f = event(text, published);
+    enum conn_push_result r = connection_push(c, f, 0, true);
+    frame_unref(f);
+    return r;
+}
+
+static void test_direct_writes(void)
+{
+    const char *names[] = {"s"};
+    char buf[64];
+    int64_t pub;
+
+    /* Parked: pushes coalesce into one write, and the socket stays parked. */
+    struct direct_sock d = {.room = 100};
+    struct connection *c = connection_new(&(struct connection_params){
+        .streams = names, .nstreams = 1, .io = &direct_ops, .io_ctx = &d});
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(push_text(c, "a1\n", 7), CONN_PUSH_NEEDS_RESUME);
+    CHECK_EQ(push_text(c, "b2\n", 8), CONN_PUSH_QUEUED); /* rides along */
+    connection_resume(c);
+    CHECK_EQ(d.sends, 1);
+    CHECK_STR(d.wire, "a1\nb2\n");
+    CHECK_EQ(d.published, 7);
+    CHECK_EQ(d.resumes, 0);
+    CHECK_EQ(connection_queued_bytes(c), 0);
+    /* The next push owes a write again. */
+    CHECK_EQ(push_text(c, "c3\n", 9), CONN_PUSH_NEEDS_RESUME);
+    connection_resume(c);
+    CHECK_STR(d.wire, "a1\nb2\nc3\n");
+
+    /* A short write: the socket is un-parked and the reader goes on mid-frame. */
+    d.room = 2;
+    CHECK_EQ(push_text(c, "dddd\n", 10), CONN_PUSH_NEEDS_RESUME);
+    CHECK_EQ(push_text(c, "ee\n", 11), CONN_PUSH_QUEUED);
+    connection_resume(c);
+    CHECK_EQ(d.resumes, 1);
+    CHECK_EQ(connection_queued_bytes(c), 6);
+    CHECK_EQ(push_text(c, "ff\n", 12), CONN_PUSH_QUEUED); /* awake: the reader will see it */
+    long n = connection_read(c, buf, sizeof buf, 0, &pub);
+    CHECK_EQ(n, 9);
+    buf[n > 0 ? n : 0] = '\0';
+    CHECK_STR(buf, "dd\nee\nff\n");
+    CHECK_EQ(pub, 11);    /* the first whole event frame read */
+    connection_resume(c); /* nothing owed: no call */
+    CHECK_EQ(d.resumes, 1);
+
+    /* A failed socket: un-parked, so the HTTP layer finds out and ends it. */
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    d.room = -1;
+    CHECK_EQ(push_text(c, "g\n", 13), CONN_PUSH_NEEDS_RESUME);
+    connection_resume(c);
+    CHECK_EQ(d.resumes, 2);
+    CHECK_EQ(connection_queued_bytes(c), 2);
+
+    /* A close while parked with a write owed wakes the reader instead. */
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), 2);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    d.room = 100;
+    int sends = d.sends;
+    CHECK_EQ(push_text(c, "h\n", 14), CONN_PUSH_NEEDS_RESUME);
+    struct frame *bye = event("bye\n", 0);
+    CHECK(connection_close(c, bye));
+    frame_unref(bye);
+    connection_resume(c);
+    CHECK_EQ(d.sends, sends);
+    CHECK_EQ(d.resumes, 3);
+    n = connection_read(c, buf, sizeof buf, 0, &pub);
+    buf[n > 0 ? n : 0] = '\0';
+    CHECK_STR(buf, "h\nbye\n");
+    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_END);
+
+    /* Gone: nothing is written or woken after. */
+    connection_gone(c);
+    connection_resume(c);
+    CHECK_EQ(d.sends, sends);
+    CHECK_EQ(d.resumes, 3);
+    connection_unref(c);
+}
+
 int main(void)
 {
     test_table();
@@ -441,5 +571,6 @@ int main(void)
     test_set_io_later();
     test_ring_stream();
     test_conn_list();
+    test_direct_writes();
     return CHECK_DONE();
 }
