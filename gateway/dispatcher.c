@@ -44,7 +44,7 @@
 #include <string.h>
 
 #define READ_BATCH  1000
-#define WRITE_EVERY 50000 /* deliveries queued between two write rounds at most */
+#define WRITE_EVERY 10000 /* deliveries queued between two write rounds at most */
 /* A held connect gets no heartbeat (it is not registered), so a client that
  * went away would never be noticed and a bogus cursor far ahead of the
  * database would pin a socket forever. Past this, close it: the client

@@ -70,6 +70,7 @@ struct connection {
     bool suspended;                /* shared: guarded by mtx; the socket is parked */
     bool resume_owed;              /* shared: guarded by mtx; someone cleared `suspended` */
     bool flush_owed;               /* shared: guarded by mtx; parked with frames to send */
+    bool reader_wrote;             /* shared: guarded by mtx; MHD has sent the headers */
     bool closing, gone;            /* shared: guarded by mtx */
     _Atomic int64_t last_push_ms;  /* written under mtx, read without it */
     _Atomic int64_t last_event_ms; /* written under mtx, read without it */
@@ -251,7 +252,7 @@ static bool take_resume_duty(struct connection *c)
  * last write owes the flush, later ones ride along. Mutex held. */
 static enum conn_push_result after_enqueue(struct connection *c)
 {
-    if (c->suspended && c->io && c->io->send) {
+    if (c->suspended && c->io && c->io->send && c->reader_wrote) {
         if (c->flush_owed)
             return CONN_PUSH_QUEUED;
         c->flush_owed = true;
@@ -329,12 +330,12 @@ static void advance(struct connection *c, size_t n)
     }
 }
 
-/* Writes the queue to the parked socket. Returns true if the socket must be
- * un-parked: it did not take everything, or failed. Mutex held. */
-static bool flush_parked(struct connection *c)
+/* Writes queued frames straight to the socket (io->send) until the queue is
+ * empty or the socket takes no more. Returns true if everything went. Mutex
+ * held. */
+static bool write_direct(struct connection *c)
 {
     enum { MAX_IOV = 64 };
-    c->flush_owed = false;
     while (c->count > 0) {
         struct iovec iov[MAX_IOV];
         int n = 0;
@@ -355,9 +356,17 @@ static bool flush_parked(struct connection *c)
             consumed(c, (size_t)w);
         }
         if (w < 0 || (size_t)w < bytes)
-            return take_resume_duty(c);
+            return false;
     }
-    return false;
+    return true;
+}
+
+/* Writes the queue to the parked socket. Returns true if the socket must be
+ * un-parked: it did not take everything, or failed. Mutex held. */
+static bool flush_parked(struct connection *c)
+{
+    c->flush_owed = false;
+    return !write_direct(c) && take_resume_duty(c);
 }
 
 void connection_resume(struct connection *c)
@@ -410,7 +419,15 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
     *oldest_published_us = 0;
     size_t n = 0;
     lock(c);
-    /* Copy across frames: a backlog goes out in one chunk, one syscall. */
+    /* MHD offers only the response's small block (READER_BLOCK) per call: a
+     * backlog goes out straight to the socket in one large write first, and
+     * only what the socket did not take is handed to MHD, which sends it once
+     * there is room and calls again. MHD calls only with everything before
+     * sent, so the two writers never interleave; but the first call may come
+     * before the response's headers went out, so it never writes. */
+    if (c->io && c->io->send && c->reader_wrote && c->count > 0)
+        write_direct(c);
+    /* Copy across frames into MHD's block. */
     while (c->count > 0 && n < max) {
         struct frame *f = c->ring[c->head];
         if (c->head_offset == 0 && *oldest_published_us == 0)
@@ -428,6 +445,8 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
         }
     }
     consumed(c, n);
+    if (n > 0)
+        c->reader_wrote = true;
     long r = (long)n;
     if (n == 0) {
         if (c->closing || c->gone) {
