@@ -330,22 +330,24 @@ static void advance(struct connection *c, size_t n)
     }
 }
 
-/* Writes queued frames straight to the socket (io->send) until the queue is
- * empty or the socket takes no more. Returns true if everything went. Mutex
- * held. */
-static bool write_direct(struct connection *c)
+/* Writes queued frames straight to the socket (io->send) until at most keep
+ * bytes are left or the socket takes no more. Returns true if everything
+ * meant went. Mutex held. */
+static bool write_direct(struct connection *c, size_t keep)
 {
     enum { MAX_IOV = 64 };
-    while (c->count > 0) {
+    while (c->queued_bytes > keep) {
         struct iovec iov[MAX_IOV];
         int n = 0;
-        size_t bytes = 0;
+        size_t bytes = 0, budget = c->queued_bytes - keep;
         int64_t published = 0; /* of the first whole event frame, as the reader reports */
-        for (size_t i = 0; i < c->count && n < MAX_IOV; i++, n++) {
+        for (size_t i = 0; i < c->count && n < MAX_IOV && bytes < budget; i++, n++) {
             struct frame *f = c->ring[(c->head + i) % c->cap];
             size_t skip = i == 0 ? c->head_offset : 0;
             iov[n].iov_base = (char *)frame_data(f) + skip;
             iov[n].iov_len = frame_len(f) - skip;
+            if (iov[n].iov_len > budget - bytes)
+                iov[n].iov_len = budget - bytes;
             bytes += iov[n].iov_len;
             if (!published && !skip)
                 published = frame_published_us(f);
@@ -366,7 +368,7 @@ static bool write_direct(struct connection *c)
 static bool flush_parked(struct connection *c)
 {
     c->flush_owed = false;
-    return !write_direct(c) && take_resume_duty(c);
+    return !write_direct(c, 0) && take_resume_duty(c);
 }
 
 void connection_resume(struct connection *c)
@@ -421,12 +423,15 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
     lock(c);
     /* MHD offers only the response's small block (READER_BLOCK) per call: a
      * backlog goes out straight to the socket in one large write first, and
-     * only what the socket did not take is handed to MHD, which sends it once
-     * there is room and calls again. MHD calls only with everything before
+     * the last block's worth (or what the socket did not take) is handed to
+     * MHD, which sends it once there is room and calls again. Keeping that
+     * last part for MHD keeps a busy socket awake: parking it after every
+     * write would cost a wake-up, a pass over every parked socket, per
+     * round (NOTES trap 7). MHD calls only with everything before
      * sent, so the two writers never interleave; but the first call may come
      * before the response's headers went out, so it never writes. */
-    if (c->io && c->io->send && c->reader_wrote && c->count > 0)
-        write_direct(c);
+    if (c->io && c->io->send && c->reader_wrote && c->queued_bytes > max)
+        write_direct(c, max);
     /* Copy across frames into MHD's block. */
     while (c->count > 0 && n < max) {
         struct frame *f = c->ring[c->head];
