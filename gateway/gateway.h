@@ -13,7 +13,7 @@
  *                                                            │        ▼
  *   browsers ◀── SSE ── web (MHD worker pool) ── connect ────┘    registry ◀── heartbeat thread
  *                        suspend ◀── connection queues ◀── push + resume ──┘   (": hb", idle)
- *   backends ── POST /publish ──▶ web ──▶ publisher thread ── one transaction per group ──▶ sse.outbox
+ *   backends ── POST /publish ──▶ web ──▶ publisher thread ── a txn per group ──▶ sse.outbox
  *                  (parked until its commit; admin daemon too with --admin-listen)
  *
  * Threads: sequencer (leader role, fleet row), publisher (group commit of
@@ -29,6 +29,13 @@
  * sentinel to every socket, wait (bounded by --drain-timeout) for the
  * sockets to flush, stop the HTTP daemons, and last the sequencer (removing
  * the fleet row).
+ *
+ * Writes: a parked socket (one MHD has nothing to send on) is written by
+ * whoever pushed to it, with one non-blocking sendmsg under the connection's
+ * mutex, when the round is small (up to 256 sockets); larger rounds, and the
+ * rest of a write the socket did not take, go to the socket's MHD worker,
+ * whose reader writes a backlog straight to the socket too (registry/
+ * connection.c). SSE bodies are close-delimited so both writers share them.
  *
  * Lock order: registry mutex, then connection mutex. Nothing holds the
  * registry mutex across socket I/O; libmicrohttpd's resume is called with no
