@@ -17,12 +17,13 @@
  * again with Last-Event-ID, "report" prints the figures, "quit" prints them
  * and exits. The run ends by itself after --timeout seconds.
  */
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,32 +105,7 @@ static bool round_reported = true;
 static int64_t reconnect_at_us = -1;
 static bool complete_printed;
 
-static int64_t clock_us(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_us(void)
-{
-    return clock_us(CLOCK_REALTIME);
-}
-static int64_t mono_us(void)
-{
-    return clock_us(CLOCK_MONOTONIC);
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("loadgen: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
+const char *bench_tool = "loadgen";
 
 static unsigned bucket_of(uint32_t v)
 {
@@ -623,15 +599,6 @@ static bool stdin_readable(void)
 }
 
 /* ------------------------------------------------------------ main */
-
-static int int_arg(const char *name, const char *v, int min)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < min || x > 10000000)
-        die("%s: bad value '%s'", name, v);
-    return (int)x;
-}
 
 static void parse_args(int argc, char **argv)
 {

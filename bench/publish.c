@@ -16,13 +16,14 @@
  * publishers together); --shuffle publishes the streams of a round in a
  * random order. One JSON line on standard output at the end.
  */
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,32 +58,7 @@ struct publisher {
     PGconn *pg;
 };
 
-static int64_t clock_us(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_us(void)
-{
-    return clock_us(CLOCK_REALTIME);
-}
-static int64_t mono_us(void)
-{
-    return clock_us(CLOCK_MONOTONIC);
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("publish: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
+const char *bench_tool = "publish";
 
 static void sleep_until(int64_t mono)
 {
@@ -363,15 +339,6 @@ static void *publisher_main(void *arg)
 }
 
 /* ------------------------------------------------------------ main */
-
-static int int_arg(const char *name, const char *v, int min)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < min || x > 100000000)
-        die("%s: bad value '%s'", name, v);
-    return (int)x;
-}
 
 static void parse_args(int argc, char **argv)
 {
