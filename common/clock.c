@@ -21,15 +21,20 @@ static int64_t realtime_us(void *ctx)
 
 const struct clock_ops system_clock = {monotonic_ms, realtime_us, NULL};
 
-struct timespec clock_monotonic_deadline(int64_t ms)
+struct timespec clock_monotonic_deadline_us(int64_t us)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += us / 1000000;
+    t.tv_nsec += (us % 1000000) * 1000L;
     if (t.tv_nsec >= 1000000000L) {
         t.tv_sec++;
         t.tv_nsec -= 1000000000L;
     }
     return t;
+}
+
+struct timespec clock_monotonic_deadline(int64_t ms)
+{
+    return clock_monotonic_deadline_us(ms * 1000);
 }

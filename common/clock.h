@@ -23,6 +23,7 @@ extern const struct clock_ops system_clock;
  * (for condvars set to CLOCK_MONOTONIC). Real time, not a clock_ops: a
  * condvar deadline must pass by itself. Any thread. */
 struct timespec clock_monotonic_deadline(int64_t ms);
+struct timespec clock_monotonic_deadline_us(int64_t us); /* the same, us from now */
 
 static inline int64_t clock_now_ms(const struct clock_ops *c)
 {

@@ -38,10 +38,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define READ_BATCH  1000
 #define WRITE_EVERY 10000 /* deliveries queued between two write rounds at most */
@@ -226,12 +224,8 @@ static int replay_database(struct dispatcher *d, struct replay *rp, int64_t curs
         frame_unref(gap);
         metrics_add(&m->gaps, 1);
     }
-    size_t n = connection_stream_count(rp->conn);
-    const char **streams = xcalloc(n ? n : 1, sizeof *streams);
-    for (size_t i = 0; i < n; i++)
-        streams[i] = connection_stream(rp->conn, i);
-    long rows = s->read_range(s->ctx, cursor, d->position, streams, n, replay_stored_event, rp);
-    free(streams);
+    long rows = s->read_range(s->ctx, cursor, d->position, connection_streams(rp->conn),
+                              connection_stream_count(rp->conn), replay_stored_event, rp);
     metrics_add(&m->replay_queries, 1);
     metrics_add(&m->replayed_database, rp->events);
     return rows < 0 ? -1 : 0;
@@ -240,18 +234,8 @@ static int replay_database(struct dispatcher *d, struct replay *rp, int64_t curs
 /* Replays (cursor, position] of c's streams from memory. */
 static void replay_window(struct dispatcher *d, struct replay *rp, int64_t cursor)
 {
-    size_t n = connection_stream_count(rp->conn), unique = 0;
-    const char **streams = xcalloc(n ? n : 1, sizeof *streams);
-    for (size_t i = 0; i < n; i++) {
-        const char *s = connection_stream(rp->conn, i);
-        bool seen = false;
-        for (size_t k = 0; k < unique && !seen; k++)
-            seen = strcmp(streams[k], s) == 0;
-        if (!seen)
-            streams[unique++] = s;
-    }
-    event_window_each_after_in(d->window, cursor, streams, unique, replay_window_entry, rp);
-    free(streams);
+    event_window_each_after_in(d->window, cursor, connection_streams(rp->conn),
+                               connection_stream_count(rp->conn), replay_window_entry, rp);
     metrics_add(&d->deps.metrics->replayed_memory, rp->events);
 }
 

@@ -234,6 +234,11 @@ size_t event_window_each_after_in(const struct event_window *w, int64_t cursor,
     uint64_t *found = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < nstreams; i++) {
+        bool listed_before = false;
+        for (size_t k = 0; k < i && !listed_before; k++)
+            listed_before = strcmp(streams[k], streams[i]) == 0;
+        if (listed_before)
+            continue; /* a name listed twice counts once */
         const struct stream_node *s = *find_slot(w, streams[i]);
         for (uint64_t a = s ? s->newest : NONE; held(w, a); a = w->ring[a % w->cap].prev_same) {
             if (w->ring[a % w->cap].position <= cursor)

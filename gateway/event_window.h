@@ -39,8 +39,8 @@ bool event_window_covers(const struct event_window *w, int64_t cursor);
  * would silently miss evicted events. */
 size_t event_window_each_after(const struct event_window *w, int64_t cursor, window_event_fn fn,
                                void *arg);
-/* The same restricted to entries of the given streams (duplicates in streams
- * are not allowed), at a cost proportional to the entries returned. */
+/* The same restricted to entries of the given streams (a name listed twice
+ * counts once), at a cost proportional to the entries returned. */
 size_t event_window_each_after_in(const struct event_window *w, int64_t cursor,
                                   const char *const *streams, size_t nstreams, window_event_fn fn,
                                   void *arg);

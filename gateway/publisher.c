@@ -27,7 +27,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define BACKOFF_MIN_MS 50
 /* How long a busy publisher waits for the clients its last commit answered
@@ -275,13 +274,7 @@ static bool wait_for_work(struct publisher *p, int64_t wait_ms)
      * wait up to LINGER_US for as many events as the last batch had. A lone
      * client (a last batch of one event) never waits. */
     if (wait_ms <= 0 && p->last_batch_events > 1 && p->queued_events < p->last_batch_events) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += LINGER_US * 1000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_monotonic_deadline_us(LINGER_US);
         int rc = 0;
         while (rc != ETIMEDOUT && !p->stopping && p->queued_events < p->last_batch_events) {
             rc = pthread_cond_timedwait(&p->cond, &p->mtx, &ts);

@@ -206,6 +206,12 @@ const char *connection_stream(const struct connection *c, size_t i)
     return c->streams[i];
 }
 
+const char *const *connection_streams(const struct connection *c)
+{
+    check(c);
+    return (const char *const *)c->streams;
+}
+
 bool connection_has_stream(const struct connection *c, const char *stream)
 {
     check(c);
@@ -310,11 +316,12 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
     return r;
 }
 
-static void consumed(struct connection *c, size_t n);
-
-/* Drops n written bytes from the head of the queue. Mutex held. */
-static void advance(struct connection *c, size_t n)
+/* Drops n written bytes from the head of the queue and accounts for them;
+ * replay bytes count as written first. Mutex held. */
+static void written(struct connection *c, size_t n)
 {
+    c->queued_bytes -= n;
+    c->replay_bytes -= n < c->replay_bytes ? n : c->replay_bytes;
     while (n > 0) {
         struct frame *f = c->ring[c->head];
         size_t left = frame_len(f) - c->head_offset;
@@ -328,6 +335,8 @@ static void advance(struct connection *c, size_t n)
             c->head_offset = 0;
         }
     }
+    if (c->count == 0 && c->cap > RING_KEEP)
+        drop_queue(c);
 }
 
 /* Writes queued frames straight to the socket (io->send) until at most keep
@@ -353,10 +362,8 @@ static bool write_direct(struct connection *c, size_t keep)
                 published = frame_published_us(f);
         }
         long w = c->io->send(c->io_ctx, iov, n, published);
-        if (w > 0) {
-            advance(c, (size_t)w);
-            consumed(c, (size_t)w);
-        }
+        if (w > 0)
+            written(c, (size_t)w);
         if (w < 0 || (size_t)w < bytes)
             return false;
     }
@@ -403,15 +410,6 @@ bool connection_close(struct connection *c, struct frame *final_frame)
     return resume;
 }
 
-/* Accounts for n bytes written; replay bytes count as written first. Mutex held. */
-static void consumed(struct connection *c, size_t n)
-{
-    c->queued_bytes -= n;
-    c->replay_bytes -= n < c->replay_bytes ? n : c->replay_bytes;
-    if (c->count == 0 && c->cap > RING_KEEP)
-        drop_queue(c);
-}
-
 long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms,
                      int64_t *oldest_published_us)
 {
@@ -433,23 +431,16 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
     if (c->io && c->io->send && c->reader_wrote && c->queued_bytes > max)
         write_direct(c, max);
     /* Copy across frames into MHD's block. */
-    while (c->count > 0 && n < max) {
-        struct frame *f = c->ring[c->head];
-        if (c->head_offset == 0 && *oldest_published_us == 0)
+    for (size_t i = 0; i < c->count && n < max; i++) {
+        struct frame *f = c->ring[(c->head + i) % c->cap];
+        size_t skip = i == 0 ? c->head_offset : 0;
+        if (!skip && *oldest_published_us == 0)
             *oldest_published_us = frame_published_us(f);
-        size_t left = frame_len(f) - c->head_offset;
-        size_t take = left < max - n ? left : max - n;
-        memcpy(buf + n, frame_data(f) + c->head_offset, take);
+        size_t take = frame_len(f) - skip < max - n ? frame_len(f) - skip : max - n;
+        memcpy(buf + n, frame_data(f) + skip, take);
         n += take;
-        c->head_offset += take;
-        if (c->head_offset == frame_len(f)) {
-            frame_unref(f);
-            c->head = (c->head + 1) % c->cap;
-            c->count--;
-            c->head_offset = 0;
-        }
     }
-    consumed(c, n);
+    written(c, n);
     if (n > 0)
         c->reader_wrote = true;
     long r = (long)n;

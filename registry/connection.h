@@ -74,6 +74,8 @@ void connection_unref(struct connection *c);
 
 uint64_t connection_id(const struct connection *c);
 size_t connection_stream_count(const struct connection *c);
+/* The subscribed streams, connection_stream_count() of them. */
+const char *const *connection_streams(const struct connection *c);
 const char *connection_stream(const struct connection *c, size_t i);
 /* True if the connection subscribes to stream. */
 bool connection_has_stream(const struct connection *c, const char *stream);

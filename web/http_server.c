@@ -48,10 +48,10 @@
 #define EP_MAGIC  0x45502121u /* "EP!!" */
 
 /* The block MHD allocates inside every callback response, that is per
- * subscriber. A chunked response is read straight into the connection's
- * write buffer (its memory pool), not into this block, so it only costs
- * memory: 4 KiB here made 13.7 KiB per idle connection, 256 B 5.9 KiB, with
- * the same burst throughput. */
+ * subscriber, and offers the reader per call: 4 KiB here made 13.7 KiB per
+ * idle connection, 256 B 5.9 KiB. A backlog does not go through it: the
+ * reader writes that straight to the socket (connection_read) and leaves
+ * only the last block's worth to MHD. */
 #define READER_BLOCK 256
 /* Requests not yet answered and idle keep-alive sockets are cut after this
  * long without a byte moving. MHD's timeout counts inactivity, so a slowloris
@@ -742,7 +742,7 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
         /* The pool holds the request's headers (about half of it: larger
-         * ones get 431), then the response's chunks; MHD zeroes what it
+         * ones get 431), then the response's headers; MHD zeroes what it
          * frees, so all of it stays resident for the socket's life. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, w,

@@ -153,11 +153,12 @@ static void collect_filtered(void *arg, int64_t position, const char *stream, st
 static void test_stream_lookup(void)
 {
     static const char *const s0[] = {"s0"}, *const s12[] = {"s2", "s1"},
-                             *const all[] = {"s1", "s0", "s2"}, *const none[] = {"nope"};
+                             *const all[] = {"s1", "s0", "s2"}, *const none[] = {"nope"},
+                             *const twice[] = {"s1", "s1"}; /* counts once */
     static const struct {
         const char *const *streams;
         size_t n;
-    } sets[] = {{s0, 1}, {s12, 2}, {all, 3}, {none, 1}, {NULL, 0}};
+    } sets[] = {{s0, 1}, {s12, 2}, {all, 3}, {none, 1}, {twice, 2}, {NULL, 0}};
     /* Capacities that wrap, evict whole streams and keep everything. */
     static const size_t capacities[] = {1, 2, 5, 7, 64};
     for (size_t c = 0; c < sizeof capacities / sizeof capacities[0]; c++) {
