@@ -34,5 +34,10 @@ if [ ! -d "$here/tests/integration/node_modules/eventsource" ] ||
 fi
 
 cmake -S "$here" -B "$here/$build" -DWERROR=ON "$@" >/dev/null
-cmake --build "$here/$build" -j"$(nproc)" 2>&1 | grep -E "error|warning|Error" || true
-test -x "$here/$build/sse-gateway" || { echo "setup: build failed" >&2; exit 1; }
+# A failed build fails here, even when an older binary is still in the folder.
+if ! cmake --build "$here/$build" -j"$(nproc)" >"$here/$build/build.log" 2>&1; then
+  grep -E "error|Error" "$here/$build/build.log" >&2 || tail -n 30 "$here/$build/build.log" >&2
+  echo "setup: build failed (see $build/build.log)" >&2
+  exit 1
+fi
+grep -E "warning" "$here/$build/build.log" || true

@@ -1,6 +1,8 @@
 /*
- * check: the test harness (STYLE 30). CHECK* record a failure and go on;
- * CHECK_DONE() prints the summary line and is the test's exit status.
+ * check: the unit tests' harness, a header instead of a framework. CHECK*
+ * record a failure and go on; CHECK_DONE() prints the summary line and is the
+ * test's exit status: failing when any check failed, and when none ran (a
+ * test that checks nothing must not pass).
  */
 #ifndef SSE_CHECK_H
 #define SSE_CHECK_H
@@ -48,7 +50,8 @@ static int check_passed, check_failed;
 
 /* Prints "N passed, N failed" and yields the exit status. */
 #define CHECK_DONE()                                                                               \
-    (printf("%s: %d passed, %d failed\n", __FILE__, check_passed, check_failed),                   \
-     check_failed ? 1 : 0)
+    (printf("%s: %d passed, %d failed%s\n", __FILE__, check_passed, check_failed,                  \
+            check_passed + check_failed ? "" : " (no check ran)"),                                 \
+     check_failed || !check_passed ? 1 : 0)
 
 #endif
