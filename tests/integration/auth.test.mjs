@@ -1,4 +1,4 @@
-// JWT authorization (SPEC §7) with tokens made here (HMAC from node:crypto):
+// JWT authorization with tokens made here (HMAC from node:crypto):
 // 401 for missing, badly signed, alg none, other algorithm, expired,
 // not-yet-valid and tampered tokens; 403 when the claims do not cover the
 // stream; tokens from the header, the cookie and the query; gateway:expired

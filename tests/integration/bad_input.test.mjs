@@ -1,4 +1,4 @@
-// Bad input (SPEC §4): each gets its status and a one-line log, nothing is
+// Bad input: each gets its status and a one-line log, nothing is
 // lost, and the process keeps serving: raw garbage, oversized headers and
 // request lines, bad encodings and names, bad cursors, slowloris clients and
 // thousands of rapid connect/disconnect cycles.
@@ -9,7 +9,7 @@ import {
 
 const db = await startPostgres();
 // A parked SSE socket learns that its client left only when it next writes
-// (NOTES trap 2): a short heartbeat makes the churn test's reaping quick.
+// (a parked socket learns its client left only at a write): a short heartbeat makes the churn test's reaping quick.
 const gw = await startGateway(db.url, ['--heartbeat', '1s']);
 const sql = await sqlClient(db.url);
 const stats = async () => (await fetch(gw.base + '/stats')).json();

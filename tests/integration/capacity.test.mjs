@@ -1,4 +1,4 @@
-// Capacity and idle limits (SPEC §4, issue 3): over --max-connections a
+// Capacity and idle limits: over --max-connections a
 // subscription gets 200, a jittered retry and gateway:overloaded, then EOF;
 // --idle-timeout closes a subscriber that got no event for that long, and
 // heartbeats do not count as events.
@@ -7,7 +7,7 @@ import { assert, assertEq, httpGet, rawSse, run, sqlClient, startGateway, startP
 const db = await startPostgres();
 
 test('over --max-connections: 200 + retry + gateway:overloaded, and the others keep working', async () => {
-  // A parked socket learns its client left at the next write (NOTES trap 2):
+  // A parked socket learns its client left at the next write:
   // a short heartbeat frees the slot quickly.
   const gw = await startGateway(db.url, ['--max-connections', '3', '--retry', '1000ms', '--heartbeat', '300ms']);
   const held = [];

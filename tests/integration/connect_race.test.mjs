@@ -1,4 +1,4 @@
-// Race-free connect (SPEC §6.3): subscribers connect with cursors while
+// Race-free connect: subscribers connect with cursors while
 // publishers run at full speed; none misses or repeats an event.
 import { assert, assertEq, rawSse, run, sqlClient, startGateway, startPostgres, test, waitFor, sleep } from './lib/harness.mjs';
 

@@ -2,7 +2,7 @@
 // from an allowed loopback origin subscribes across origins with
 // withCredentials in headless Chromium and receives events; a page from
 // another origin receives nothing. The admin daemon answers health checks
-// while the SSE daemon is at its connection limit (NOTES trap 4).
+// while the SSE daemon is at its connection limit.
 import http from 'node:http';
 import net from 'node:net';
 import { chromium } from 'playwright-core';

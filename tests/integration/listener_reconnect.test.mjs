@@ -1,4 +1,4 @@
-// Listener reconnect (SPEC §6.5): terminating the LISTEN backend while events
+// Listener reconnect: terminating the LISTEN backend while events
 // are published; delivery resumes by itself and nothing durable is lost.
 import { assert, assertEq, esClient, run, sqlClient, startGateway, startPostgres, test, waitFor, sleep } from './lib/harness.mjs';
 

@@ -1,4 +1,4 @@
-// The core promise (SPEC §6.1): 8 concurrent publisher sessions with random
+// The core promise (positions): 8 concurrent publisher sessions with random
 // delays between publish and COMMIT and ~20% rollbacks; two gateway instances
 // with 10 subscribers each. Every subscriber gets exactly the committed events
 // of its streams, in strictly increasing position order, none missing, none

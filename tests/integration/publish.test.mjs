@@ -1,4 +1,4 @@
-// POST /publish (SPEC §5): group commit of concurrent requests, answered only
+// POST /publish: group commit of concurrent requests, answered only
 // after the commit, all-or-nothing per request, events of one request
 // consecutive and in order; bad bodies get 400/413; a kill -9 right after a
 // 201 loses nothing; a drain flushes what is pending.

@@ -1,4 +1,4 @@
-// Replay on reconnect (SPEC §6.1, §6.3): ?lastEventId and Last-Event-ID (the
+// Replay on reconnect: ?lastEventId and Last-Event-ID (the
 // header wins), several streams resumed with one id, lastEventId=0, replay
 // from the database when the in-memory window no longer covers the cursor,
 // and an eventsource client that reconnects by itself after its instance

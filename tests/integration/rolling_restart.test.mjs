@@ -1,4 +1,4 @@
-// Rolling restart (SPEC §8): two instances behind a loopback round-robin TCP
+// Rolling restart (drain): two instances behind a loopback round-robin TCP
 // proxy, 50 eventsource clients on 5 streams, a publisher at ~50 events/s
 // throughout. Drain A (its clients get gateway:shutdown, /readyz is 503 during
 // the drain, new subscriptions get 200 + gateway:shutdown, leadership moves,

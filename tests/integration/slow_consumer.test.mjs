@@ -1,4 +1,4 @@
-// Slow consumers (SPEC §6.4): a subscriber that stops reading is closed, over
+// Slow consumers: a subscriber that stops reading is closed, over
 // --max-queued-bytes or after --write-deadline without a byte accepted; a
 // normal subscriber on the same stream gets everything meanwhile; memory stays
 // bounded; the closed client resumes from its last id without loss.

@@ -1,4 +1,4 @@
-// The wire format of SPEC §4 with exact bytes: headers, first bytes, data
+// The wire format with exact bytes: headers, first bytes, data
 // line splitting, event types, ids, heartbeats, ephemeral messages, error
 // statuses, health endpoints, and the shutdown sentinel before EOF.
 import { BIN, assert, assertEq, httpGet, rawSse, run, sqlClient, startGateway, startPostgres, test, waitFor } from './lib/harness.mjs';
