@@ -1,4 +1,4 @@
-# Multi-stage build (STYLE 38): build and run the unit tests, then a slim
+# Multi-stage build: build and run the unit tests, then a slim
 # runtime image. Kept in step with scripts/setup.sh's package list.
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

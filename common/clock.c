@@ -1,5 +1,5 @@
 /* clock: the production clock_ops over clock_gettime. */
-#include "clock.h"
+#include "common/clock.h"
 
 #include <time.h>
 

@@ -1,5 +1,5 @@
 /*
- * Injected time (STYLE 8, 13): every deadline and idle time in the gateway
+ * Injected time: every deadline and idle time in the gateway
  * comes from a clock_ops, so unit tests can drive time by hand.
  */
 #ifndef SSE_CLOCK_H

@@ -3,8 +3,8 @@
  * queued by the dispatcher and heartbeat threads and released by the HTTP
  * worker threads that write them.
  */
-#include "frame.h"
-#include "xalloc.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
 
 #include <assert.h>
 #include <stdatomic.h>

@@ -3,7 +3,7 @@
  * different threads never interleave. The level and instance id are set at
  * start-up before any thread exists and only read afterwards.
  */
-#include "log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,11 +20,6 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 void log_set_level(enum log_level level)
 {
     atomic_store(&current_level, (int)level);
-}
-
-enum log_level log_get_level(void)
-{
-    return (enum log_level)atomic_load(&current_level);
 }
 
 void log_set_instance(const char *instance_id)

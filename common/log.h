@@ -1,5 +1,5 @@
 /*
- * One logger for the whole process (STYLE 25): lines go to stderr as
+ * One logger for the whole process: lines go to stderr as
  * "<level> [<module>] <instance> <message>". Thread-safe; no per-message
  * logging at info.
  */
@@ -15,7 +15,6 @@ void log_set_level(enum log_level level);
 void log_set_instance(const char *instance_id);
 /* Parse "debug|info|warn|error"; returns -1 on an unknown name. */
 int log_parse_level(const char *name, enum log_level *out);
-enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

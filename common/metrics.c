@@ -3,8 +3,8 @@
  * Rendering reads each atomic once; figures may be a moment apart from each
  * other, which Prometheus tolerates.
  */
-#include "metrics.h"
-#include "xalloc.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

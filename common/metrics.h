@@ -1,5 +1,5 @@
 /*
- * metrics: the process's counters (SPEC §8). A plain struct of relaxed atomics,
+ * metrics: the process's counters (README, Metrics). A plain struct of relaxed atomics,
  * public on purpose: a hot-path increment is one uncontended atomic add with no
  * call and no lock. Hot loops count locally and add once per round.
  * Gauges that belong to other modules (streams, queue depth) are passed to the

@@ -1,6 +1,6 @@
 /*
  * pg_ops: the slice of libpq that the listener uses, behind an ops struct so
- * unit tests can pass a fake (STYLE 8). Connections are opaque handles.
+ * unit tests can pass a fake. Connections are opaque handles.
  * Strings returned through out-parameters are heap strings the caller frees.
  */
 #ifndef SSE_PG_OPS_H

@@ -1,9 +1,9 @@
 /*
  * pg_ops_libpq: pg_ops over libpq. Every PGresult is cleared and every
- * PGnotify freed with libpq's own functions (STYLE 20).
+ * PGnotify freed with libpq's own functions.
  */
-#include "pg_ops.h"
-#include "xalloc.h"
+#include "common/pg_ops.h"
+#include "common/xalloc.h"
 
 #include <libpq-fe.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * xalloc: the allocation wrappers every module uses. Out of memory is not a
  * condition this program recovers from, so it logs once and aborts.
  */
-#include "xalloc.h"
+#include "common/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /*
- * Allocation that never returns NULL: running out of memory aborts (STYLE 21),
- * so callers do not check. PTOK checks a pthread call and aborts on failure
- * (STYLE 15): a failing mutex or condvar call is a bug, never an environment
- * condition we could handle.
+ * Allocation that never returns NULL: running out of memory aborts, so
+ * callers do not check. PTOK checks a pthread call and aborts on failure: a
+ * failing mutex or condvar call is a bug, never an environment condition we
+ * could handle.
  */
 #ifndef SSE_XALLOC_H
 #define SSE_XALLOC_H
@@ -24,14 +24,5 @@ void ptok_fail(const char *what, int err, const char *file, int line);
         if (ptok_err_ != 0)                                                                        \
             ptok_fail(#call, ptok_err_, __FILE__, __LINE__);                                       \
     } while (0)
-
-/* Hand over ownership: yields the pointer and clears the variable (STYLE 17). */
-#define TAKE(p) take_ptr_((void **)&(p))
-static inline void *take_ptr_(void **pp)
-{
-    void *p = *pp;
-    *pp = NULL;
-    return p;
-}
 
 #endif

@@ -1,12 +1,12 @@
 /*
- * config: flags and environment (SPEC §3). One table lists every flag with
+ * config: flags and environment (README, Configuration). One table lists every flag with
  * its kind and target field; the environment is read first, then argv, so a
  * command-line flag wins. Bad input is startup configuration failure: one
  * line naming the flag and exit status 2. Runs on the main thread, before any
  * other thread exists.
  */
-#include "config.h"
-#include "xalloc.h"
+#include "gateway/config.h"
+#include "common/xalloc.h"
 
 #include <ctype.h>
 #include <errno.h>

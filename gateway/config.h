@@ -1,5 +1,5 @@
 /*
- * config: the command line and environment of SPEC §3. Every flag --foo-bar
+ * config: the command line and environment (README, Configuration). Every flag --foo-bar
  * also reads SSE_GATEWAY_FOO_BAR (--database-url reads DATABASE_URL); a flag
  * on the command line wins over the environment. Durations accept ms, s, m, h
  * (a bare number is seconds); sizes accept bytes, KiB, MiB, GiB.
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
+#include "common/log.h"
 
 enum command { CMD_SERVE, CMD_MIGRATE, CMD_STATUS, CMD_HELP, CMD_VERSION };
 

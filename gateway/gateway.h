@@ -1,7 +1,7 @@
 /*
  * gateway: the composition root. It builds every part with its collaborators
  * injected, starts them in order and stops them in order. No other module
- * calls another module's *_new (STYLE 2).
+ * calls another module's *_new.
  *
  * DESIGN
  *

@@ -5,12 +5,12 @@
  * starts the ordered shutdown, a second one exits at once. SIGPIPE is ignored:
  * a vanished client is an ordinary write error, not a reason to die.
  */
-#include "auth.h"
-#include "config.h"
-#include "cors.h"
-#include "gateway.h"
-#include "log.h"
-#include "schema.h"
+#include "common/log.h"
+#include "db/schema.h"
+#include "gateway/config.h"
+#include "gateway/gateway.h"
+#include "web/auth.h"
+#include "web/cors.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -26,7 +26,8 @@
  * sockets, libevent, logs and the odd accept() racing the limit. */
 #define FD_MARGIN 96
 
-/* Raises the soft file limit to the hard one (SPEC §9) and returns it. */
+/* Raises the soft file limit to the hard one, so the process can hold as many
+ * sockets as it is allowed, and returns it. */
 static long raise_file_limit(void)
 {
     struct rlimit rl;
@@ -49,8 +50,6 @@ struct drain_watch {
     int64_t limit_ms;
 };
 
-/* Runs during the drain: a second signal, or a drain that overran its limit
- * (a database that hangs instead of refusing, say), ends the process at once. */
 static int64_t monotonic_ms(void)
 {
     struct timespec ts;
@@ -58,6 +57,8 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Runs during the drain: a second signal, or a drain that overran its limit
+ * (a database that hangs instead of refusing, say), ends the process at once. */
 static void *drain_watchdog(void *arg)
 {
     struct drain_watch *dw = arg;

@@ -6,18 +6,20 @@
  * connections that had no event for --idle-timeout. A write to a vanished
  * client is what lets the HTTP layer notice it (a parked socket never does).
  *
- * Collaborators: registry (snapshot), clock (all idle times), metrics.
- * Does not: write sockets itself, or decide anything about delivery order.
+ * Collaborators: registry (snapshot), clock (all idle times), metrics. The
+ * frames go out like the dispatcher's: a small round is written straight to
+ * the parked sockets by this thread, a large one wakes the HTTP workers
+ * (conn_list_resume_all). Does not: decide anything about delivery order.
  */
-#include "heartbeat.h"
-#include "clock.h"
-#include "connection.h"
-#include "frame.h"
-#include "log.h"
-#include "metrics.h"
-#include "registry.h"
-#include "sse_frame.h"
-#include "xalloc.h"
+#include "heartbeat/heartbeat.h"
+#include "common/clock.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "protocol/sse_frame.h"
+#include "registry/connection.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * ": hb" comment on each connection silent for the heartbeat interval; the
  * write is also what finds sockets whose client vanished (a suspended socket
  * never notices by itself). It also closes idle connections (--idle-timeout)
- * and those whose token expired (gateway:expired). Waits on a CLOCK_MONOTONIC condvar (STYLE 13).
+ * and those whose token expired (gateway:expired). Waits on a CLOCK_MONOTONIC condvar.
  */
 #ifndef SSE_HEARTBEAT_H
 #define SSE_HEARTBEAT_H

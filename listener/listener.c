@@ -1,6 +1,6 @@
 /*
  * listener: owns the dedicated LISTEN connection and the thread that waits on
- * it in a libevent loop (STYLE 12). The loop only waits and calls a step:
+ * it in a libevent loop. The loop only waits and calls a step:
  *   - the connection's socket → listener_poll_once: "sse#events" → WAKE,
  *     "sse#notify" (JSON, notify_payload.c) → EPHEMERAL, any other channel →
  *     EPHEMERAL on the stream of that name (a raw NOTIFY "<stream>");
@@ -9,7 +9,7 @@
  *   - a reconnect timer, 100 ms doubling to 5 s → listener_connect_once,
  *     which LISTENs every channel again and posts a catch-up WAKE: durable
  *     events committed during an outage are read then, ephemeral ones are
- *     lost (at most once, SPEC §6.5);
+ *     lost (at most once);
  *   - an eventfd command inbox through which other threads ask for a
  *     synchronous LISTEN (listener_ensure waits for the ack) or STOP.
  *
@@ -23,15 +23,15 @@
  * Not here: reading events (the dispatcher does it on a WAKE), and the
  * "sse#wake" channel (the sequencer's own connection).
  */
-#include "listener.h"
-#include "clock.h"
-#include "dispatch_queue.h"
-#include "log.h"
-#include "metrics.h"
-#include "notify_payload.h"
-#include "pg_ops.h"
-#include "query.h"
-#include "xalloc.h"
+#include "listener/listener.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg_ops.h"
+#include "common/xalloc.h"
+#include "dispatch/dispatch_queue.h"
+#include "listener/notify_payload.h"
+#include "protocol/stream_name.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -340,7 +340,7 @@ static int run_sql(struct listener *l, const char *sql)
 
 static int run_channel_sql(struct listener *l, const char *verb, const char *name)
 {
-    /* Plain quoting is safe: no stream name holds a '"' (SPEC §4). */
+    /* Plain quoting is safe: no stream name holds a '"' (stream_name.h). */
     assert(strlen(name) <= CHANNEL_MAX && !strchr(name, '"'));
     char sql[CHANNEL_MAX + 16];
     (void)snprintf(sql, sizeof sql, "%s \"%s\"", verb, name); /* fits: asserted above */
@@ -414,7 +414,7 @@ int listener_connect_once(struct listener *l)
     log_info("listener", "%s: listening on %zu channels",
              l->ever_connected ? "reconnected" : "connected", count);
     l->ever_connected = true;
-    /* Durable events committed while we were away are read now (SPEC §6.5). */
+    /* Durable events committed while we were away are read now. */
     dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
     return 0;
 }
@@ -471,8 +471,8 @@ int listener_health_once(struct listener *l)
     else
         run_sql(l, "SELECT 1");
     forget_unused(l);
-    /* The periodic poll that backs up every NOTIFY (SPEC §6.2), also while
-     * disconnected: the dispatcher reads over its own connection. */
+    /* The periodic poll that backs up every NOTIFY (a lost wake costs a poll interval, never an
+     * event), also while disconnected: the dispatcher reads over its own connection. */
     dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
     return l->conn ? 0 : -1;
 }

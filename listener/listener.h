@@ -1,7 +1,7 @@
 /*
  * listener: the thread on the dedicated LISTEN connection. A libevent loop
  * watches the connection's socket, a health-check timer, a reconnect timer
- * with backoff, and an eventfd command inbox (STYLE 12). Notifications become
+ * with backoff, and an eventfd command inbox. Notifications become
  * dispatch messages: "sse#events" → WAKE, "sse#notify" (JSON from
  * sse.notify()) → EPHEMERAL, any other channel → EPHEMERAL on the stream of
  * that name (raw NOTIFY "<stream>"). After every (re)connect it re-LISTENs
@@ -53,7 +53,7 @@ int listener_ensure(struct listener *l, const char *stream);
 /* True while the LISTEN connection is up. Any thread. */
 bool listener_connected(struct listener *l);
 
-/* Steps (STYLE 9), listener thread or tests: */
+/* Steps the loop calls (unit tests call them directly), listener thread or tests: */
 /* Connects, LISTENs every channel, posts a catch-up WAKE. 0 or -1. */
 int listener_connect_once(struct listener *l);
 /* Reads the socket and posts one message per notification. -1 if the

@@ -5,7 +5,7 @@
  * documented one is rejected with a reason, never guessed at.
  *
  * Accepted: one JSON object and nothing after it but whitespace; "stream" a
- * string that is a valid stream name (the subscription rule, web/query.h);
+ * string that is a valid stream name (protocol/stream_name.h);
  * "data" a string; "event" absent, null or a string without CR or LF (""
  * counts as absent, as in the SSE framing); each of these keys at most once.
  * Other keys are ignored so that sse.notify() may grow fields.
@@ -15,9 +15,9 @@
  *
  * Pure and stateless, any thread; fuzzed by tests/fuzz/fuzz_notify_payload.c.
  */
-#include "notify_payload.h"
-#include "query.h"
-#include "xalloc.h"
+#include "listener/notify_payload.h"
+#include "common/xalloc.h"
+#include "protocol/stream_name.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>

@@ -11,7 +11,7 @@
 /* Plain data, public so the caller can read the fields; every string is a heap
  * copy owned by the struct and none contains a NUL byte. */
 struct notify_payload {
-    char *stream; /* valid stream name (web/query.h stream_name_valid) */
+    char *stream; /* a valid stream name (protocol/stream_name.h) */
     char *event;  /* NULL when absent, null or ""; never contains CR or LF */
     char *data;
     size_t data_len; /* strlen(data) */

@@ -21,7 +21,7 @@
  * a parked socket, and parks only once everything before was sent). Only
  * when the socket does not take it all, or fails, is it un-parked so the
  * HTTP worker writes the rest with its own deadline. Waking a parked socket
- * costs a pass over every parked socket of its worker (NOTES trap 7); a
+ * costs a pass over every parked socket of its worker (docs/DESIGN.md, Write paths); a
  * direct write costs one syscall.
  *
  * Byte limit: max_queued_bytes bounds the bytes queued by live pushes; bytes
@@ -31,9 +31,9 @@
  * Does not: know which streams have which subscribers (registry.c), touch
  * sockets (web/ through conn_io_ops), or read any clock (callers pass now_ms).
  */
-#include "connection.h"
-#include "frame.h"
-#include "xalloc.h"
+#include "registry/connection.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -45,7 +45,7 @@
 
 #define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
 /* A ring grown past this by a burst is freed once drained, so an idle
- * connection does not keep its burst's memory (SPEC: ≤ 6 KiB per idle one). */
+ * connection does not keep its burst's memory (an idle connection must stay within about 6 KiB). */
 #define RING_KEEP 16
 
 struct connection {
@@ -78,14 +78,14 @@ struct connection {
 
 static _Atomic uint64_t next_id = 1;
 
-/* STYLE 19: a connection travels through void * (MHD cls, dispatch messages). */
+/* A connection travels through void * (MHD cls, dispatch messages). */
 static void check(const struct connection *c)
 {
     assert(c && c->magic == CONNECTION_MAGIC);
     (void)c;
 }
 
-/* Lock-held invariant check (STYLE 14): trylock fails on a mutex held by anyone. */
+/* Lock-held invariant check: trylock fails on a mutex held by anyone. */
 static void assert_held(struct connection *c)
 {
     assert(pthread_mutex_trylock(&c->mtx) == EBUSY);
@@ -410,12 +410,10 @@ bool connection_close(struct connection *c, struct frame *final_frame)
     return resume;
 }
 
-long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms,
-                     int64_t *oldest_published_us)
+long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldest_published_us)
 {
     check(c);
     assert(max > 0); /* 0 would look like "parked" */
-    (void)now_ms;
     *oldest_published_us = 0;
     size_t n = 0;
     lock(c);
@@ -425,7 +423,7 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms
      * MHD, which sends it once there is room and calls again. Keeping that
      * last part for MHD keeps a busy socket awake: parking it after every
      * write would cost a wake-up, a pass over every parked socket, per
-     * round (NOTES trap 7). MHD calls only with everything before
+     * round. MHD calls only with everything before
      * sent, so the two writers never interleave; but the first call may come
      * before the response's headers went out, so it never writes. */
     if (c->io && c->io->send && c->reader_wrote && c->queued_bytes > max)
@@ -550,7 +548,7 @@ void conn_list_resume_all(struct conn_list *l)
     /* One thread writing sockets costs ~10 µs each here (the kernel's
      * loopback send and the reader's wake-up), so a large round goes to the
      * HTTP workers, which write in parallel; a small one is cheaper written
-     * here than woken (NOTES trap 7). */
+     * here than woken (docs/DESIGN.md, Write paths). */
     bool direct = l->len <= CONN_DIRECT_WRITE_MAX;
     for (size_t i = 0; i < l->len; i++) {
         if (direct)

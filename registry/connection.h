@@ -1,7 +1,7 @@
 /*
  * connection: one SSE subscriber. Holds the subscribed streams, a FIFO of
  * shared frames waiting to be written, and the suspend/resume handshake with
- * the HTTP layer. Refcounted (STYLE 18): the registry holds one reference,
+ * the HTTP layer. Refcounted: the registry holds one reference,
  * every snapshot or in-flight message holds one, the HTTP request holds one;
  * the last unref frees.
  *
@@ -107,8 +107,7 @@ bool connection_close(struct connection *c, struct frame *final_frame);
  * count (> 0), CONN_READ_SUSPENDED after parking the socket, or CONN_READ_END.
  * On return *oldest_published_us is the commit time of the first event frame
  * copied (0 if none), for the latency histogram. */
-long connection_read(struct connection *c, char *buf, size_t max, int64_t now_ms,
-                     int64_t *oldest_published_us);
+long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldest_published_us);
 
 /* HTTP layer: the socket is gone; no io call happens after this returns. */
 void connection_gone(struct connection *c);

@@ -19,9 +19,9 @@
  * Does not: decide what to deliver (the dispatcher does), own connections
  * beyond one reference each, or drop a last reference under its lock.
  */
-#include "registry.h"
-#include "frame.h"
-#include "xalloc.h"
+#include "registry/registry.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -72,7 +72,7 @@ struct registry {
     size_t nall, all_cap;    /* guarded by mtx */
 };
 
-/* Lock-held invariant check (STYLE 14): trylock fails on a mutex held by anyone. */
+/* Lock-held invariant check: trylock fails on a mutex held by anyone. */
 static void assert_held(struct registry *r)
 {
     assert(pthread_mutex_trylock(&r->mtx) == EBUSY);

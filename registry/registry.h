@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "connection.h"
+#include "registry/connection.h"
 
 struct registry;
 struct frame;

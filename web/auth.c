@@ -5,8 +5,8 @@
  * one, would otherwise pass), enforces exp and nbf, and reads the "sse"
  * claim with cJSON. Each call decodes into its own jwt_t: no shared state.
  */
-#include "auth.h"
-#include "xalloc.h"
+#include "web/auth.h"
+#include "common/xalloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -5,8 +5,8 @@
  * but never with credentials: browsers reject that combination, and a
  * wildcard that shared cookies would hand every site the user's session.
  */
-#include "cors.h"
-#include "xalloc.h"
+#include "web/cors.h"
+#include "common/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

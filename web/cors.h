@@ -1,6 +1,6 @@
 /*
  * cors: which browser origins may use the gateway across origins
- * (--cors-origin, SPEC §7). A pure decision over the request's Origin and
+ * (--cors-origin). A pure decision over the request's Origin and
  * Host headers; the HTTP adapter turns it into response headers. Any thread.
  */
 #ifndef SSE_CORS_H

@@ -15,17 +15,17 @@
  * (query.c does, on the raw URI, because MHD's own argument parsing decodes
  * %00 into a truncated C string).
  */
-#include "http_server.h"
-#include "auth.h"
-#include "clock.h"
-#include "connection.h"
-#include "cors.h"
-#include "frame.h"
-#include "log.h"
-#include "metrics.h"
-#include "query.h"
-#include "sse_frame.h"
-#include "xalloc.h"
+#include "web/http_server.h"
+#include "common/clock.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "protocol/sse_frame.h"
+#include "registry/connection.h"
+#include "web/auth.h"
+#include "web/cors.h"
+#include "web/query.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -56,7 +56,8 @@
 /* Requests not yet answered and idle keep-alive sockets are cut after this
  * long without a byte moving. MHD's timeout counts inactivity, so a slowloris
  * client trickling a byte a second keeps its own socket; with epoll it holds
- * nobody else up, and the 8 KiB pool ends its headers at 8 KiB (431). An SSE
+ * nobody else up, and the connection's pool (--connection-memory) ends its
+ * headers at about half its size (431). An SSE
  * response gets --write-deadline instead (serve_events). */
 #define REQUEST_TIMEOUT_S 30
 /* No per-IP connection limit (MHD_OPTION_PER_IP_CONNECTION_LIMIT): behind a
@@ -65,9 +66,11 @@
  * global --max-connections shedding below protects the process instead. */
 /* Extra sockets beyond --max-connections for health, metrics and the
  * over-capacity answers themselves: MHD stops accepting at its limit instead
- * of refusing (NOTES trap 4), so we shed load ourselves below it. */
+ * of refusing (docs/DESIGN.md, libmicrohttpd under load), so we shed load
+ * ourselves below it. */
 #define CONTROL_MARGIN 32
-/* MHD's own error lines per second (trap 10: a line per dead suspended socket). */
+/* MHD's own error lines per second: it logs a line for every socket that died
+ * while parked, which under churn is thousands a second. */
 #define MHD_LOG_PER_SECOND 5
 /* Lines per second about clients: one per rejected request or stuck socket. */
 #define CLIENT_LOG_PER_SECOND 10
@@ -88,7 +91,7 @@ struct web {
     struct web_config cfg; /* fixed after start */
     struct web_deps deps;  /* fixed after start */
     struct MHD_Daemon *daemon, *admin_daemon;
-    int port, admin_port;
+    int admin_port;
     struct endpoint main_ep, admin_ep; /* fixed after start: the daemons' cls */
     struct cors *cors;                 /* fixed after start; NULL: CORS off */
     pthread_mutex_t mtx;
@@ -165,8 +168,8 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
         return;
     assert(req->magic == REQ_MAGIC);
     if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
-        /* An SSE socket that accepted nothing for --write-deadline (SPEC
-         * §6.4): MHD closed it; the client resumes from its Last-Event-ID. */
+        /* An SSE socket that accepted nothing for --write-deadline:          * §6.4): MHD closed
+         * it; the client resumes from its Last-Event-ID. */
         metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
@@ -300,7 +303,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
     assert(s->magic == SUB_MAGIC);
     struct web *w = s->web;
     int64_t published_us;
-    long n = connection_read(s->conn, buf, max, clock_now_ms(w->deps.clock), &published_us);
+    long n = connection_read(s->conn, buf, max, &published_us);
     if (n > 0) {
         metrics_add(&w->deps.metrics->delivered_bytes, (uint64_t)n);
         if (published_us)
@@ -468,7 +471,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
     /* MHD's timeout counts time without a byte moving, and MHD neither times
      * out a parked socket nor calls the reader of one it cannot write: so on
      * an SSE response it is exactly "the socket accepted nothing for
-     * --write-deadline" (SPEC §6.4). Resuming restarts the count. */
+     * --write-deadline". Resuming restarts the count. */
     MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
     struct frame *final = NULL;
     if (closing) {
@@ -506,7 +509,7 @@ static void publish_done(void *arg, enum publish_outcome outcome, size_t accepte
     MHD_resume_connection(mc);
 }
 
-/* POST /publish (SPEC §5), in MHD's three phases: headers (check the size),
+/* POST /publish (docs/PROTOCOL.md, Publishing), in MHD's three phases: headers (check the size),
  * body chunks (collect), end of body (parse, queue and park the socket until
  * the publisher has committed, then answer). */
 static enum MHD_Result serve_publish(struct web *w, struct request *req, const char *upload_data,
@@ -683,7 +686,7 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
     w->cfg = *cfg;
     w->cfg.listen = xstrdup(cfg->listen);
     w->deps = *deps;
-    w->port = w->admin_port = -1;
+    w->admin_port = -1;
     w->cfg.admin_listen = cfg->admin_listen ? xstrdup(cfg->admin_listen) : NULL;
     w->main_ep = (struct endpoint){EP_MAGIC, w, false};
     w->admin_ep = (struct endpoint){EP_MAGIC, w, true};
@@ -724,7 +727,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *out, bool *
 
 /* One daemon on listen. The admin daemon is small and separate so that
  * health checks and metrics still answer when the SSE daemon is at its
- * connection limit (NOTES trap 4). */
+ * connection limit, where MHD stops accepting. */
 static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct endpoint *ep,
                                        unsigned threads, unsigned limit, int *port)
 {
@@ -753,7 +756,8 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *port = info ? (int)info->port : -1;
+    if (port)
+        *port = info ? (int)info->port : -1;
     return d;
 }
 
@@ -761,7 +765,7 @@ int web_start(struct web *w)
 {
     unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
     w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads,
-                             w->cfg.max_connections + CONTROL_MARGIN, &w->port);
+                             w->cfg.max_connections + CONTROL_MARGIN, NULL);
     if (!w->daemon)
         return -1;
     if (w->cfg.admin_listen) {
@@ -777,11 +781,6 @@ int web_start(struct web *w)
 int web_admin_port(struct web *w)
 {
     return w->admin_port;
-}
-
-int web_port(struct web *w)
-{
-    return w->port;
 }
 
 /* Closes every open SSE connection, each with its own shutdown sentinel when

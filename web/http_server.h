@@ -1,6 +1,6 @@
 /*
  * http_server: the HTTP adapter over libmicrohttpd (the only file that
- * includes <microhttpd.h>, STYLE 3). Serves GET /events as SSE, /healthz,
+ * includes <microhttpd.h>). Serves GET /events as SSE, /healthz,
  * /readyz, /metrics, /stats and the demo page. Each SSE response is a
  * content-reader callback over a struct connection that suspends the socket
  * when its queue is empty and is resumed by whoever queues the next frame.
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "publish_body.h"
+#include "web/publish_body.h"
 
 struct web;
 struct connection;
@@ -70,8 +70,6 @@ struct web_deps {
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
 /* Binds and starts serving. 0 on success, -1 (logged) if the address is unusable. */
 int web_start(struct web *w);
-/* The bound TCP port (useful with port 0 in tests), or -1 before start. */
-int web_port(struct web *w);
 /* The admin daemon's port, or -1 without --admin-listen. */
 int web_admin_port(struct web *w);
 /* Drain: queues on every open SSE connection its own gateway:shutdown

@@ -1,14 +1,15 @@
 /*
  * publish_body: JSON (cJSON) and form parsing of POST /publish, with every
  * rule checked here so that the database never refuses a request for its
- * content: stream names of SPEC §4, event types without CR/LF and outside the
+ * content: the stream-name rule, event types without CR/LF and outside the
  * reserved "gateway:" family, data within PUBLISH_DATA_MAX and without NUL
  * (PostgreSQL text cannot hold one). Does not: read the socket or decide the
  * HTTP status (the adapter does, from the return value and the size limits).
  */
-#include "publish_body.h"
-#include "query.h"
-#include "xalloc.h"
+#include "web/publish_body.h"
+#include "common/xalloc.h"
+#include "protocol/stream_name.h"
+#include "web/query.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -33,27 +34,6 @@ static void push(struct publish_list *l, char *stream, char *data, char *event)
 {
     l->items = xrealloc(l->items, (l->n + 1) * sizeof *l->items);
     l->items[l->n++] = (struct publish_item){stream, data, event};
-}
-
-void publish_list_clear(struct publish_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i].stream);
-        free(l->items[i].data);
-        free(l->items[i].event);
-    }
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
-
-size_t publish_list_bytes(const struct publish_list *l)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < l->n; i++)
-        n += strlen(l->items[i].stream) + strlen(l->items[i].data) +
-             (l->items[i].event ? strlen(l->items[i].event) : 0);
-    return n;
 }
 
 /* The checks shared by both formats; where names the event ("events[2]"). */

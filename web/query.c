@@ -3,25 +3,12 @@
  * (parsed here, not by libmicrohttpd, which decodes %00 into a truncated C
  * string), stream names and cursors. Pure functions, any thread, fuzzed.
  */
-#include "query.h"
-#include "xalloc.h"
+#include "web/query.h"
+#include "common/xalloc.h"
+#include "protocol/stream_name.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-bool stream_name_valid(const char *s, size_t len)
-{
-    if (len < 1 || len > STREAM_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.' || c == ':' || c == '/' || c == '@';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
 
 int cursor_parse(const char *s, size_t len, int64_t *out)
 {

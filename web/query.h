@@ -1,5 +1,5 @@
 /*
- * query: parsing of outside input on the subscription path (SPEC §4): the raw
+ * query: parsing of outside input on the subscription path (docs/PROTOCOL.md, Subscribing): the raw
  * query string with its percent-encoding, stream names, and cursors. Pure
  * functions, any thread; every one is a fuzz target.
  */
@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define STREAM_NAME_MAX 200
 
 /* A parsed GET /events query. Strings are heap copies owned by the struct. */
 struct sub_request {
@@ -41,8 +39,6 @@ void sub_request_clear(struct sub_request *r);
  * string, or NULL when absent or badly encoded. */
 char *query_token(const char *query, size_t len);
 
-/* 1–200 bytes of A–Z a–z 0–9 _ - . : / @ (SPEC §4). */
-bool stream_name_valid(const char *s, size_t len);
 /* A strict decimal in [0, INT64_MAX], no sign, no spaces; 0 on success, -1 otherwise. */
 int cursor_parse(const char *s, size_t len, int64_t *out);
 /* Decodes %XX and '+' (as space) from in into out (room for len bytes).

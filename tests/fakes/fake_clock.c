@@ -1,5 +1,5 @@
 /* fake_clock: time moves only when the test moves it. */
-#include "fake_clock.h"
+#include "fakes/fake_clock.h"
 
 static int64_t now_ms(void *ctx)
 {

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "clock.h"
+#include "common/clock.h"
 
 struct fake_clock {
     _Atomic int64_t now_ms;

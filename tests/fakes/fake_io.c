@@ -3,7 +3,7 @@
  * and lets a test's reader thread wait for a resume the way an HTTP worker
  * waits for its socket to be un-parked.
  */
-#include "fake_io.h"
+#include "fakes/fake_io.h"
 
 #include <time.h>
 

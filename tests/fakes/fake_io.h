@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "connection.h"
+#include "registry/connection.h"
 
 struct fake_io {
     _Atomic int suspends, resumes;

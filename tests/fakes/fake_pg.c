@@ -5,8 +5,8 @@
  * "buffered" (read by libpq, waiting for PQnotifies). consume moves the wire
  * into the buffer; next_notification pops the buffer. One mutex guards all.
  */
-#include "fake_pg.h"
-#include "xalloc.h"
+#include "fakes/fake_pg.h"
+#include "common/xalloc.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "pg_ops.h"
+#include "common/pg_ops.h"
 
 struct fake_pg;
 

@@ -1,5 +1,4 @@
-#include "fake_publish_store.h"
-#include "publish_body.h"
+#include "fakes/fake_publish_store.h"
 
 #include <stdlib.h>
 #include <string.h>

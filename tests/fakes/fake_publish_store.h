@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "publisher.h"
+#include "publisher/publisher.h"
 
 #define FAKE_PUBLISH_MAX 100000
 

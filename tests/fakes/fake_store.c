@@ -4,8 +4,8 @@
  * pruned_through, as retention deletes them. Single-threaded like the store
  * it fakes (the dispatcher thread only calls it).
  */
-#include "fake_store.h"
-#include "xalloc.h"
+#include "fakes/fake_store.h"
+#include "common/xalloc.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "event_store.h"
+#include "dispatch/event_store.h"
 
 struct fake_store;
 

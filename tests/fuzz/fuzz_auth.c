@@ -1,7 +1,7 @@
 /* libFuzzer: arbitrary bytes as a token, an Authorization header and a
  * Cookie header. Nothing may crash or leak, and no arbitrary input is ever
  * a valid token for the fixed secret. */
-#include "auth.h"
+#include "web/auth.h"
 
 #include <assert.h>
 #include <stdint.h>

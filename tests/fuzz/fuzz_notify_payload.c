@@ -5,8 +5,8 @@
  * data of the reported length with no NUL, and an event that is NULL or a
  * non-empty line; a rejected one yields a reason and an empty struct.
  */
-#include "notify_payload.h"
-#include "query.h"
+#include "listener/notify_payload.h"
+#include "protocol/stream_name.h"
 
 #include <stdint.h>
 #include <stdlib.h>

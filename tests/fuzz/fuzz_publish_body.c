@@ -1,7 +1,8 @@
 /* libFuzzer: POST /publish bodies, as JSON, as forms and sniffed. Whatever is
  * accepted must satisfy the rules the database would otherwise enforce. */
-#include "publish_body.h"
-#include "query.h"
+#include "protocol/stream_name.h"
+#include "web/publish_body.h"
+#include "web/query.h"
 
 #include <assert.h>
 #include <stdint.h>

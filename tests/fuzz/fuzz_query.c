@@ -1,6 +1,7 @@
 /* libFuzzer target: the subscription query parser, cursors and percent-decoding
  * on arbitrary bytes. Invariant: whatever is accepted obeys the rules. */
-#include "query.h"
+#include "protocol/stream_name.h"
+#include "web/query.h"
 
 #include <assert.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* libFuzzer target: SSE framing of arbitrary data and event types. The bytes
  * are parsed back as a browser would: the data must round-trip (with \r\n and
  * \r read as \n), and no input can inject an id or any other field. */
-#include "frame.h"
-#include "sse_frame.h"
+#include "common/frame.h"
+#include "protocol/sse_frame.h"
 
 #include <assert.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * command-line precedence, and exit status 2 on bad input.
  */
 #include "check.h"
-#include "config.h"
+#include "gateway/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

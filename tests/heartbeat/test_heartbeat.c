@@ -4,12 +4,12 @@
  * stops promptly. Time comes from a hand-driven clock; sockets are a fake io.
  */
 #include "check.h"
-#include "clock.h"
-#include "connection.h"
-#include "frame.h"
-#include "heartbeat.h"
-#include "metrics.h"
-#include "registry.h"
+#include "common/clock.h"
+#include "common/frame.h"
+#include "common/metrics.h"
+#include "heartbeat/heartbeat.h"
+#include "registry/connection.h"
+#include "registry/registry.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -51,7 +51,7 @@ static struct connection *subscriber(const char *stream)
 static const char *drain(struct connection *c, char *buf, size_t size, long *rc)
 {
     int64_t published;
-    *rc = connection_read(c, buf, size - 1, fake_now, &published);
+    *rc = connection_read(c, buf, size - 1, &published);
     buf[*rc > 0 ? *rc : 0] = '\0';
     return buf;
 }

@@ -9,11 +9,11 @@
  * fake's eventfd, a reconnect, and a clean double stop.
  */
 #include "check.h"
-#include "clock.h"
-#include "dispatch_queue.h"
-#include "fake_pg.h"
-#include "listener.h"
-#include "metrics.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "dispatch/dispatch_queue.h"
+#include "fakes/fake_pg.h"
+#include "listener/listener.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * and the outside input anyone may NOTIFY on "sse#notify" instead.
  */
 #include "check.h"
-#include "notify_payload.h"
+#include "listener/notify_payload.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

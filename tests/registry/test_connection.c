@@ -9,9 +9,9 @@
  * ASan checks that queued frames and connections are freed exactly once.
  */
 #include "check.h"
-#include "connection.h"
-#include "fake_io.h"
-#include "frame.h"
+#include "common/frame.h"
+#include "fakes/fake_io.h"
+#include "registry/connection.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +225,7 @@ static void run_case(const struct conn_case *tc)
             break;
         case OP_READ: {
             long want = st->text ? (long)strlen(st->text) : st->want;
-            long n = connection_read(c, buf, (size_t)st->a, 0, &pub);
+            long n = connection_read(c, buf, (size_t)st->a, &pub);
             CHECK_EQ(n, want);
             if (st->text && n == want)
                 CHECK(memcmp(buf, st->text, (size_t)n) == 0);
@@ -338,14 +338,14 @@ static void test_set_io_later(void)
         &(struct connection_params){.streams = (const char *const[]){"s"}, .nstreams = 1});
     char buf[8];
     int64_t pub;
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
     connection_set_io(c, &fake_io_ops, &io);
     struct frame *f = frame_new("x", 1, 0);
     CHECK_EQ(connection_push(c, f, 0, true), CONN_PUSH_NEEDS_RESUME);
     connection_resume(c);
     CHECK_EQ(atomic_load(&io.resumes), 1);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), 1);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), 1);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
     CHECK_EQ(atomic_load(&io.suspends), 1);
     frame_unref(f);
     connection_unref(c);
@@ -381,7 +381,7 @@ static void test_ring_stream(void)
         int reads = 1 + rand_r(&seed) % 4;
         for (int k = 0; k < reads && got < TOTAL; k++) {
             size_t max = 1 + (size_t)rand_r(&seed) % 5000;
-            long n = connection_read(c, out + got, max < TOTAL - got ? max : TOTAL - got, 0, &pub);
+            long n = connection_read(c, out + got, max < TOTAL - got ? max : TOTAL - got, &pub);
             if (n == CONN_READ_SUSPENDED)
                 break;
             sizes_ok &= n > 0 && (size_t)n <= max;
@@ -414,7 +414,7 @@ static void test_conn_list(void)
                                                           .io_ctx = &io[i],
                                                           .io_release = fake_io_release});
         if (i < 2) /* c[2] stays awake */
-            CHECK_EQ(connection_read(c[i], buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+            CHECK_EQ(connection_read(c[i], buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
         connection_push(c[i], f, 0, true);
         conn_list_push(&l, connection_ref(c[i]));
     }
@@ -504,9 +504,9 @@ static void test_direct_writes(void)
     /* Before MHD has sent anything (the headers may still be in its buffer)
      * nothing is written directly: the preamble goes through MHD's block. */
     CHECK_EQ(push_text(c, "p\n", 0), CONN_PUSH_QUEUED);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), 2);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), 2);
     CHECK_EQ(d.sends, 0);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
     CHECK_EQ(push_text(c, "a1\n", 7), CONN_PUSH_NEEDS_RESUME);
     CHECK_EQ(push_text(c, "b2\n", 8), CONN_PUSH_QUEUED); /* rides along */
     connection_resume(c);
@@ -528,7 +528,7 @@ static void test_direct_writes(void)
     CHECK_EQ(d.resumes, 1);
     CHECK_EQ(connection_queued_bytes(c), 6);
     CHECK_EQ(push_text(c, "ff\n", 12), CONN_PUSH_QUEUED); /* awake: the reader will see it */
-    long n = connection_read(c, buf, sizeof buf, 0, &pub);
+    long n = connection_read(c, buf, sizeof buf, &pub);
     CHECK_EQ(n, 9);
     buf[n > 0 ? n : 0] = '\0';
     CHECK_STR(buf, "dd\nee\nff\n");
@@ -537,7 +537,7 @@ static void test_direct_writes(void)
     CHECK_EQ(d.resumes, 1);
 
     /* A failed socket: un-parked, so the HTTP layer finds out and ends it. */
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
     d.room = -1;
     CHECK_EQ(push_text(c, "g\n", 13), CONN_PUSH_NEEDS_RESUME);
     connection_resume(c);
@@ -545,8 +545,8 @@ static void test_direct_writes(void)
     CHECK_EQ(connection_queued_bytes(c), 2);
 
     /* A close while parked with a write owed wakes the reader instead. */
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), 2);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), 2);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
     d.room = 100;
     int sends = d.sends;
     CHECK_EQ(push_text(c, "h\n", 14), CONN_PUSH_NEEDS_RESUME);
@@ -559,12 +559,12 @@ static void test_direct_writes(void)
     /* The woken reader writes a backlog larger than its block straight to
      * the socket, keeping the last block's worth for MHD (so a busy socket
      * stays awake); a backlog that fits goes through the block alone. */
-    n = connection_read(c, buf, 4, 0, &pub);
+    n = connection_read(c, buf, 4, &pub);
     CHECK_EQ(n, 4);
     CHECK_EQ(d.sends, sends + 1);
     CHECK(d.wire_len >= 2 && strcmp(d.wire + d.wire_len - 2, "h\n") == 0);
     CHECK(memcmp(buf, "bye\n", 4) == 0);
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_END);
     CHECK_EQ(d.sends, sends + 1);
 
     /* Gone: nothing is written or woken after. */

@@ -8,11 +8,11 @@
  * (run under ThreadSanitizer too).
  */
 #include "check.h"
-#include "connection.h"
-#include "fake_io.h"
-#include "frame.h"
-#include "registry.h"
-#include "xalloc.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
+#include "fakes/fake_io.h"
+#include "registry/connection.h"
+#include "registry/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -50,7 +50,7 @@ static const char *drain(struct connection *c)
 {
     static char buf[4096];
     int64_t pub;
-    long n = connection_read(c, buf, sizeof buf - 1, 0, &pub);
+    long n = connection_read(c, buf, sizeof buf - 1, &pub);
     buf[n > 0 ? n : 0] = '\0';
     return buf;
 }
@@ -191,8 +191,8 @@ static void test_fanout_overflow(void)
     CHECK_STR(drain(fast), "abcdefgh");
     int64_t pub;
     char buf[8];
-    CHECK_EQ(connection_read(slow, buf, sizeof buf, 0, &pub), CONN_READ_END);
-    CHECK_EQ(connection_read(parked_slow, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(slow, buf, sizeof buf, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(parked_slow, buf, sizeof buf, &pub), CONN_READ_END);
     CHECK_EQ(fanout_text(r, "s", "h", &resumes, NULL), 1);
     registry_free(r);
     connection_unref(slow);
@@ -507,7 +507,7 @@ static void *reader_main(void *arg)
         /* Sampled before the read: a resume after our park always counts. */
         int seen = atomic_load(&rd->io.resumes);
         size_t max = 1 + (size_t)rand_r(&rd->seed) % 97;
-        long n = connection_read(rd->c, buf, max, 0, &pub);
+        long n = connection_read(rd->c, buf, max, &pub);
         if (n == CONN_READ_END) {
             rd->ended = true;
             return NULL;
@@ -605,7 +605,7 @@ static void *churn_main(void *arg)
         struct connection *c = conn_on(&io, "s", "churn", 64);
         registry_add(s->r, c);
         for (int k = 0; k < 20; k++)
-            if (connection_read(c, buf, sizeof buf, 0, &pub) == CONN_READ_END) {
+            if (connection_read(c, buf, sizeof buf, &pub) == CONN_READ_END) {
                 s->churn_overflows++;
                 break;
             }

@@ -1,7 +1,7 @@
-/* Tests of JWT authorization (SPEC §7) with tokens made here by libjwt and
+/* Tests of JWT authorization with tokens made here by libjwt and
  * by hand (alg none, tampering), never copied strings. */
-#include "auth.h"
 #include "check.h"
+#include "web/auth.h"
 
 #include <jwt.h>
 #include <stdio.h>

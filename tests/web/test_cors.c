@@ -1,6 +1,6 @@
-/* Table-driven tests of the CORS decision (--cors-origin, SPEC §7). */
+/* Table-driven tests of the CORS decision (--cors-origin). */
 #include "check.h"
-#include "cors.h"
+#include "web/cors.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-/* Table-driven tests of POST /publish body parsing (SPEC §5). */
+/* Table-driven tests of POST /publish body parsing. */
 #include "check.h"
-#include "publish_body.h"
+#include "web/publish_body.h"
 
 #include <stdlib.h>
 #include <string.h>

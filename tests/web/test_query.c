@@ -1,6 +1,7 @@
-/* Table-driven tests of subscription query parsing (SPEC §4). */
+/* Table-driven tests of subscription query parsing. */
 #include "check.h"
-#include "query.h"
+#include "protocol/stream_name.h"
+#include "web/query.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * publisher: the HTTP publish path's group commit (SPEC §5). HTTP workers
+ * publisher: the HTTP publish path's group commit. HTTP workers
  * submit requests into a bounded queue; the publisher thread publishes all
  * that are waiting in one transaction over its own database connection and
  * answers each request only after that transaction committed.
@@ -13,13 +13,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "publish_body.h"
-
 struct publisher;
-struct publish_item;
-struct publish_list;
 struct metrics;
 struct clock_ops;
+
+/* One event to publish. Plain data, heap strings owned by the list. */
+struct publish_item {
+    char *stream;
+    char *data;
+    char *event; /* NULL: no type */
+};
+
+struct publish_list {
+    struct publish_item *items;
+    size_t n;
+};
+
+/* What became of a queued publish request (the publisher answers, the HTTP
+ * adapter turns it into a status). */
+enum publish_outcome {
+    PUBLISH_COMMITTED,   /* every event of the request is durable */
+    PUBLISH_REJECTED,    /* the database refused the request; nothing written (400) */
+    PUBLISH_UNAVAILABLE, /* no database before the deadline, or draining; nothing known written
+                            (503) */
+};
+
+typedef void (*publish_done_fn)(void *arg, enum publish_outcome outcome, size_t accepted);
+
+enum publish_submit {
+    PUBLISH_QUEUED,  /* done will be called exactly once */
+    PUBLISH_FULL,    /* the queue is full: answer 503 with Retry-After */
+    PUBLISH_STOPPED, /* draining: answer 503 */
+};
+
+/* Frees the strings and the array; leaves an empty list. */
+void publish_list_clear(struct publish_list *l);
+/* Total bytes of stream, data and event over the list (for queue limits). */
+size_t publish_list_bytes(const struct publish_list *l);
 
 enum publish_store_result {
     PUBLISH_STORE_OK,       /* committed */
@@ -28,7 +58,7 @@ enum publish_store_result {
 };
 
 /* How events reach the database, behind an ops struct so unit tests can fake
- * it (STYLE 8). The production store is publish_store_pg. */
+ * it. The production store is publish_store_pg. */
 struct publish_store_ops {
     /* Publishes items in order in one transaction. Publisher thread only. */
     enum publish_store_result (*publish)(void *ctx, const struct publish_item *const *items,

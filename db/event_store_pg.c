@@ -17,10 +17,10 @@
  *
  * Thread: the dispatcher's only. Does not: write, or interpret events.
  */
-#include "event_store.h"
-#include "log.h"
-#include "pg_ops.h"
-#include "xalloc.h"
+#include "db/event_store_pg.h"
+#include "common/log.h"
+#include "common/pg_ops.h"
+#include "common/xalloc.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>

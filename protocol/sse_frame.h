@@ -1,8 +1,7 @@
 /*
- * sse_frame: the SSE wire format of SPEC §4, encoded once into shared frames.
- * Pure functions, any thread. Data is split into "data:" lines on \n, \r\n
- * and \r; CR and LF inside an event type are dropped so a type can never
- * inject a field.
+ * sse_frame: the SSE wire format (docs/PROTOCOL.md, The event stream), encoded once into shared
+ * frames. Pure functions, any thread. Data is split into "data:" lines on \n, \r\n and \r; CR and
+ * LF inside an event type are dropped so a type can never inject a field.
  */
 #ifndef SSE_SSE_FRAME_H
 #define SSE_SSE_FRAME_H

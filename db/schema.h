@@ -1,5 +1,5 @@
 /*
- * schema: the sse schema (gateway/sql/schema.sql, compiled in) and the
+ * schema: the sse schema (db/sql/schema.sql, compiled in) and the
  * `migrate` and `status` commands. Migration is idempotent and safe from
  * concurrent instances (it runs under a transaction-scoped advisory lock).
  */

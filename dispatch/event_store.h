@@ -1,6 +1,6 @@
 /*
  * event_store: how the dispatcher reads durable events, behind an ops struct
- * so unit tests can fake the database (STYLE 8). The production store is
+ * so unit tests can fake the database. The production store is
  * event_store_pg over its own libpq connection (not the LISTEN one).
  *
  * struct stored_event is public plain data handed to a callback; its strings
@@ -36,13 +36,5 @@ struct event_store_ops {
     int (*bounds)(void *ctx, int64_t *head, int64_t *pruned_through);
     void *ctx;
 };
-
-struct event_store_pg;
-/* A store over its own connection to conninfo; connects lazily, reconnects on
- * the next call after an error. Used by the dispatcher thread only. */
-struct event_store_pg *event_store_pg_new(const char *conninfo);
-void event_store_pg_free(struct event_store_pg *s);
-/* The ops over s (ctx = s). */
-struct event_store_ops event_store_pg_ops(struct event_store_pg *s);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * dispatcher: the one thread that decides what each subscriber receives and
- * in which order (SPEC §6.1-6.5). It drains the dispatch queue; on a
+ * in which order (docs/DESIGN.md, The delivery guarantee). It drains the dispatch queue; on a
  * (coalesced) wake it reads every new durable event once for all streams,
  * encodes each into one shared frame that goes into the in-memory window and
  * to every subscriber of its stream; and it serves connects: replay of the
@@ -17,22 +17,23 @@
  *
  * Collaborators: dispatch queue, registry, event store, listener (a stream's
  * channel is LISTENed before its first subscriber registers), metrics,
- * clock. Does not: touch sockets (connections are resumed and the HTTP
- * workers write), or give events their positions (the leader does, in the
- * database).
+ * clock. Writes: after each batch it resumes the connections it queued on;
+ * a small round is written straight to the parked sockets from this thread,
+ * a large one wakes the HTTP workers (conn_list_resume_all). Does not: give
+ * events their positions (the leader does, in the database).
  */
-#include "dispatcher.h"
-#include "clock.h"
-#include "connection.h"
-#include "dispatch_queue.h"
-#include "event_store.h"
-#include "event_window.h"
-#include "frame.h"
-#include "log.h"
-#include "metrics.h"
-#include "registry.h"
-#include "sse_frame.h"
-#include "xalloc.h"
+#include "dispatch/dispatcher.h"
+#include "common/clock.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "dispatch/dispatch_queue.h"
+#include "dispatch/event_store.h"
+#include "dispatch/event_window.h"
+#include "protocol/sse_frame.h"
+#include "registry/connection.h"
+#include "registry/registry.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -137,7 +138,7 @@ static void fan_out(void *arg, const struct stored_event *ev)
     /* Write (connection_resume: straight to parked sockets) once per batch,
      * so a subscriber gets the batch's events in one syscall, but at least
      * every WRITE_EVERY deliveries, so the first subscribers of a big burst
-     * do not wait for the whole of it (NOTES trap 8). A connection already
+     * do not wait for the whole of it. A connection already
      * in the list is not added again until written. */
     if (b->unwritten >= WRITE_EVERY) {
         conn_list_resume_all(&d->resumes);

@@ -5,8 +5,8 @@
  * own order, and freeing what is left. Run under TSan as well.
  */
 #include "check.h"
-#include "connection.h"
-#include "dispatch_queue.h"
+#include "dispatch/dispatch_queue.h"
+#include "registry/connection.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,11 +3,10 @@
  * its own. Publishers insert into sse.outbox; the one instance holding the
  * advisory lock moves committed outbox rows into sse.events, whole
  * transactions at a time, with consecutive positions, one batch per
- * transaction, and NOTIFYs "sse#events" when a batch commits (SPEC §6.2).
- * While busy it polls back to back; only when idle does it sleep and ask
- * publishers to wake it ("sse#wake"), so concurrent publishers do not
- * serialize on NOTIFY's commit lock. Every instance also upserts its row in
- * sse.gateways; the leader prunes retention and stale fleet rows.
+ * transaction, and NOTIFYs "sse#events" when a batch commits (docs/DESIGN.md, The delivery
+ * guarantee). While busy it polls back to back; only when idle does it sleep and ask publishers to
+ * wake it ("sse#wake"), so concurrent publishers do not serialize on NOTIFY's commit lock. Every
+ * instance also upserts its row in sse.gateways; the leader prunes retention and stale fleet rows.
  */
 #ifndef SSE_SEQUENCER_H
 #define SSE_SEQUENCER_H

@@ -5,8 +5,8 @@
  * per-stream lookup against a filtered full scan.
  */
 #include "check.h"
-#include "event_window.h"
-#include "frame.h"
+#include "common/frame.h"
+#include "dispatch/event_window.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /*
- * sse_frame: encodes the SPEC §4 wire format into shared frames. Each encoder
+ * sse_frame: encodes the SSE wire format into shared frames. Each encoder
  * measures the exact size first and writes once into one allocation: the
  * dispatcher encodes every event exactly once for all its subscribers.
  * Pure functions, any thread.
  */
-#include "sse_frame.h"
-#include "frame.h"
-#include "xalloc.h"
+#include "protocol/sse_frame.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>

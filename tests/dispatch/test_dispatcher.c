@@ -8,13 +8,13 @@
  * the real thread against a locked store.
  */
 #include "check.h"
-#include "connection.h"
-#include "dispatch_queue.h"
-#include "dispatcher.h"
-#include "fake_clock.h"
-#include "fake_store.h"
-#include "metrics.h"
-#include "registry.h"
+#include "common/metrics.h"
+#include "dispatch/dispatch_queue.h"
+#include "dispatch/dispatcher.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_store.h"
+#include "registry/connection.h"
+#include "registry/registry.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -152,7 +152,7 @@ static const char *drain(struct connection *c)
     size_t n = 0;
     int64_t pub;
     long got;
-    while ((got = connection_read(c, buf + n, sizeof buf - 1 - n, 0, &pub)) > 0)
+    while ((got = connection_read(c, buf + n, sizeof buf - 1 - n, &pub)) > 0)
         n += (size_t)got;
     buf[n] = '\0';
     return buf;
@@ -508,14 +508,14 @@ static void test_replay_failure_closes_connection(void)
     CHECK_STR(ids(got), "");
     int64_t pub;
     char buf[8];
-    CHECK_EQ(connection_read(c, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_END);
     /* Without a gap nothing was queued: the close itself hands over the duty to resume. */
     struct connection *d = sub(&r, "s", NULL, 0);
     CHECK_STR(drain(d), "");
     connect_sub(&r, d, true, 2);
     CHECK(connection_is_closed(d));
     CHECK_EQ(atomic_load(&sock_of(&r, 1)->resumes), 1);
-    CHECK_EQ(connection_read(d, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(d, buf, sizeof buf, &pub), CONN_READ_END);
     CHECK_EQ(metric(&r.metrics.gaps), 1);
     /* The live path is unaffected. */
     fake_store_fail(r.store, 0);
@@ -564,7 +564,7 @@ static void test_slow_consumer_closed_others_unaffected(void)
     CHECK_STR(ids(drain(fast)), seq(1, 10));
     int64_t pub;
     char buf[64];
-    CHECK_EQ(connection_read(slow, buf, sizeof buf, 0, &pub), CONN_READ_END);
+    CHECK_EQ(connection_read(slow, buf, sizeof buf, &pub), CONN_READ_END);
     connection_unref(slow);
     connection_unref(fast);
     rig_free(&r);

@@ -1,7 +1,7 @@
-/* Table-driven tests of the SSE wire format (SPEC §4). */
+/* Table-driven tests of the SSE wire format. */
 #include "check.h"
-#include "frame.h"
-#include "sse_frame.h"
+#include "common/frame.h"
+#include "protocol/sse_frame.h"
 
 #include <string.h>
 

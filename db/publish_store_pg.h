@@ -5,7 +5,7 @@
 #ifndef SSE_PUBLISH_STORE_PG_H
 #define SSE_PUBLISH_STORE_PG_H
 
-#include "publisher.h"
+#include "publisher/publisher.h"
 
 struct publish_store_pg;
 

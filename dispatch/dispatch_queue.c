@@ -1,5 +1,5 @@
 /*
- * dispatch_queue: a mutex, a condvar and an intrusive FIFO (STYLE 11).
+ * dispatch_queue: a mutex, a condvar and an intrusive FIFO.
  *
  * Producers (any thread): HTTP workers push connects, the listener pushes
  * wakes and ephemeral messages, the gateway pushes the STOP sentinel.
@@ -12,9 +12,9 @@
  * queue (connects are bounded by --max-connections, wakes are tiny), or know
  * what a message means.
  */
-#include "dispatch_queue.h"
-#include "connection.h"
-#include "xalloc.h"
+#include "dispatch/dispatch_queue.h"
+#include "common/xalloc.h"
+#include "registry/connection.h"
 
 #include <assert.h>
 #include <pthread.h>

@@ -2,12 +2,11 @@
  * batching, order, isolation of a refused request, retry, give-up, bounds,
  * and the threaded lifecycle with drain. */
 #include "check.h"
-#include "fake_clock.h"
-#include "fake_publish_store.h"
-#include "metrics.h"
-#include "publish_body.h"
-#include "publisher.h"
-#include "xalloc.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_publish_store.h"
+#include "publisher/publisher.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,4 +1,4 @@
--- sse schema (SPEC §5, §6). Idempotent: every object is created if missing or
+-- The sse schema (docs/DESIGN.md, The delivery guarantee). Idempotent: every object is created if missing or
 -- replaced; sse-gateway runs this whole file in one transaction under an
 -- advisory lock, so concurrent instances migrate one after the other.
 

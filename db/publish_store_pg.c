@@ -6,11 +6,10 @@
  * content (SQLSTATE classes 22, 23 and P0, which is what sse.publish's
  * checks raise) is REJECTED; anything else is FAILED and retried.
  */
-#include "publish_store_pg.h"
-#include "log.h"
-#include "pg_ops.h"
-#include "publish_body.h"
-#include "xalloc.h"
+#include "db/publish_store_pg.h"
+#include "common/log.h"
+#include "common/pg_ops.h"
+#include "common/xalloc.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>

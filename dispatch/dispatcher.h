@@ -3,8 +3,8 @@
  * queue, reads new durable events once per (coalesced) wake for all streams,
  * keeps a window of recent encoded events in memory, serves connect replays
  * from that window or the database and only then registers the connection
- * (SPEC §6.3: nothing slips between replay and live), and fans each event out
- * as one shared frame to every subscriber.
+ * (nothing slips between replay and live: docs/DESIGN.md, The delivery guarantee), and fans each
+ * event out as one shared frame to every subscriber.
  */
 #ifndef SSE_DISPATCHER_H
 #define SSE_DISPATCHER_H
@@ -43,8 +43,8 @@ int dispatcher_start(struct dispatcher *d);
 void dispatcher_stop(struct dispatcher *d);
 void dispatcher_free(struct dispatcher *d);
 
-/* The step (STYLE 9): handles one message and frees it (takes ownership).
- * WAKEs only mark a catch-up as pending. Dispatcher thread (or a test). */
+/* The step the thread's loop calls (tests call it directly): handles one message and frees it
+ * (takes ownership). WAKEs only mark a catch-up as pending. Dispatcher thread (or a test). */
 void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m);
 /* Runs a pending catch-up: reads every new durable event and fans it out.
  * Returns 0, or -1 when the store failed (it stays pending). */

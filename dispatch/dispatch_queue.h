@@ -1,6 +1,6 @@
 /*
  * dispatch_queue: the mutex + condvar + intrusive FIFO between the producers
- * (HTTP workers, listener, sequencer) and the dispatcher thread (STYLE 11).
+ * (HTTP workers, listener) and the dispatcher thread.
  * push() takes ownership and signals; pop_all() blocks and hands over the
  * whole list at once so the dispatcher can coalesce wakes.
  *

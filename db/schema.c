@@ -1,12 +1,12 @@
 /*
- * schema: installs the compiled-in gateway/sql/schema.sql and prints the
+ * schema: installs the compiled-in db/sql/schema.sql and prints the
  * fleet for `sse-gateway status`. Migration runs in one transaction after a
  * transaction-scoped advisory lock, so instances starting together migrate
  * one after another and each sees a complete schema. Main thread only.
  */
-#include "schema.h"
-#include "log.h"
-#include "pg_ops.h"
+#include "db/schema.h"
+#include "common/log.h"
+#include "common/pg_ops.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>

@@ -19,9 +19,9 @@
  * Thread: the dispatcher's only; no locking. Does not: know about
  * connections.
  */
-#include "event_window.h"
-#include "frame.h"
-#include "xalloc.h"
+#include "dispatch/event_window.h"
+#include "common/frame.h"
+#include "common/xalloc.h"
 
 #include <assert.h>
 #include <stdlib.h>

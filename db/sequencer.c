@@ -3,11 +3,10 @@
  * connection of its own and a thread of its own. The leader (holder of a
  * session advisory lock) calls sse._sequence() in a loop: each call moves the
  * outbox rows of whole committed transactions into sse.events with the next
- * positions and NOTIFYs "sse#events" (SPEC §6.2). While batches keep coming
- * it runs them back to back; when one comes back empty it sets
- * sse.state.leader_sleeping, runs one more batch (anything committed before
- * the flag became visible), and only then sleeps on "sse#wake", which
- * publishers send at commit only while the flag is set. A publisher whose
+ * positions and NOTIFYs "sse#events" (docs/DESIGN.md, The delivery guarantee). While batches keep
+ * coming it runs them back to back; when one comes back empty it sets sse.state.leader_sleeping,
+ * runs one more batch (anything committed before the flag became visible), and only then sleeps on
+ * "sse#wake", which publishers send at commit only while the flag is set. A publisher whose
  * commit-time check ran just before the flag committed is picked up by the
  * short backup poll. Leadership is lost with the connection: a dead leader's
  * backend exits and frees the lock, and another instance takes it within
@@ -16,12 +15,12 @@
  * Housekeeping: every instance upserts its sse.gateways row; the leader also
  * prunes retention and stale fleet rows and samples the outbox lag.
  */
-#include "sequencer.h"
-#include "clock.h"
-#include "log.h"
-#include "metrics.h"
-#include "pg_ops.h"
-#include "xalloc.h"
+#include "db/sequencer.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg_ops.h"
+#include "common/xalloc.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
