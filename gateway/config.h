@@ -29,18 +29,24 @@ struct config {
     size_t max_queued_bytes;
     size_t connection_memory; /* MHD's per-connection pool */
     int64_t write_deadline_ms;
+    int64_t request_timeout_ms; /* complete request headers within this of connecting */
     int64_t retention_ms;
     int64_t drain_timeout_ms;
     int64_t drain_spread_ms;
     int64_t health_check_ms;
+    int64_t lock_timeout_ms; /* migrate: the longest wait for one lock */
     char *jwt_secret;
     char *jwt_secret_file;
     char *cors_origin;
+    char *tls_cert; /* both or neither */
+    char *tls_key;
     long threads; /* 0 = number of cores */
     bool demo;
     bool no_migrate;
     enum log_level log_level;
     long window_events;
+    size_t window_bytes;
+    long max_listen_channels;
 };
 
 /* Fills cfg from argv and the environment. Returns 0, or 2 after printing one
@@ -54,5 +60,7 @@ void config_usage(void *out);
 /* Value parsers, exposed for tests: 0 on success, -1 on a bad value. */
 int config_parse_duration(const char *s, int64_t *ms);
 int config_parse_size(const char *s, size_t *bytes);
+/* host:port with a port 1-65535 ("[v6]:port" too; an empty host means all). */
+int config_parse_address(const char *s);
 
 #endif

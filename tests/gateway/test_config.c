@@ -19,9 +19,23 @@ static void test_durations_and_sizes(void)
         const char *in;
         int rc;
         int64_t ms;
-    } durations[] = {{"15s", 0, 15000}, {"250ms", 0, 250}, {"2m", 0, 120000}, {"1h", 0, 3600000},
-                     {"3", 0, 3000},    {"1.5s", 0, 1500}, {"", -1, 0},       {"s", -1, 0},
-                     {"-1s", -1, 0},    {"5x", -1, 0},     {"5 s", -1, 0}};
+    } durations[] = {{"15s", 0, 15000},
+                     {"250ms", 0, 250},
+                     {"2m", 0, 120000},
+                     {"1h", 0, 3600000},
+                     {"3", 0, 3000},
+                     {"1.5s", 0, 1500},
+                     {"", -1, 0},
+                     {"s", -1, 0},
+                     {"-1s", -1, 0},
+                     {"5x", -1, 0},
+                     {"5 s", -1, 0},
+                     {"0x10", -1, 0},
+                     {"1e3ms", -1, 0},
+                     {"+5s", -1, 0},
+                     {"1.s", -1, 0},
+                     {"0.25s", 0, 250},
+                     {"9223372036854775807h", -1, 0}};
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         int64_t ms = -7;
         CHECK_EQ(config_parse_duration(durations[i].in, &ms), durations[i].rc);
@@ -32,14 +46,35 @@ static void test_durations_and_sizes(void)
         const char *in;
         int rc;
         size_t bytes;
-    } sizes[] = {
-        {"64KiB", 0, 65536}, {"1MiB", 0, 1048576}, {"100", 0, 100}, {"2GiB", 0, 2147483648u},
-        {"1KB", -1, 0},      {"", -1, 0},          {"-5", -1, 0}};
+    } sizes[] = {{"64KiB", 0, 65536}, {"1MiB", 0, 1048576},
+                 {"100", 0, 100},     {"2GiB", 0, 2147483648u},
+                 {"1KB", -1, 0},      {"", -1, 0},
+                 {"-5", -1, 0},       {"0x10", -1, 0},
+                 {"1e3KiB", -1, 0},   {"1.5KiB", 0, 1536},
+                 {" 5", -1, 0},       {"18446744073709551616", -1, 0}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t b = 7;
         CHECK_EQ(config_parse_size(sizes[i].in, &b), sizes[i].rc);
         if (sizes[i].rc == 0)
             CHECK_EQ(b, sizes[i].bytes);
+    }
+}
+
+static void test_addresses(void)
+{
+    static const struct {
+        const char *in;
+        int rc;
+    } cases[] = {{"127.0.0.1:8080", 0}, {"[::1]:80", 0},       {":8080", 0},
+                 {"localhost:1", 0},    {"host:65535", 0},     {"127.0.0.1:99999", -1},
+                 {"127.0.0.1:0", -1},   {"nonsense", -1},      {"127.0.0.1:", -1},
+                 {"127.0.0.1:80x", -1}, {"127.0.0.1:+80", -1}, {"a b:80", -1},
+                 {"[::1:80", -1},       {"127.0.0.1:080", 0},  {"h\n:80", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = config_parse_address(cases[i].in);
+        if (rc != cases[i].rc)
+            fprintf(stderr, "address %s\n", cases[i].in);
+        CHECK_EQ(rc, cases[i].rc);
     }
 }
 
@@ -76,9 +111,20 @@ static void test_bad_input_exits_2(void)
 {
     struct config cfg;
     const char *bad[][3] = {
-        {"sse-gateway", "--heartbeat", "soon"}, {"sse-gateway", "--no-such-flag", "1"},
-        {"sse-gateway", "frobnicate", ""},      {"sse-gateway", "--threads", "-2"},
-        {"sse-gateway", "--log-level", "loud"}, {"sse-gateway", "--heartbeat", "0"},
+        {"sse-gateway", "--heartbeat", "soon"},
+        {"sse-gateway", "--no-such-flag", "1"},
+        {"sse-gateway", "frobnicate", ""},
+        {"sse-gateway", "--threads", "-2"},
+        {"sse-gateway", "--log-level", "loud"},
+        {"sse-gateway", "--heartbeat", "0"},
+        {"sse-gateway", "--threads", "4294967297"},
+        {"sse-gateway", "--window-events", "9223372036854775807"},
+        {"sse-gateway", "--max-queued-bytes", "0x10"},
+        {"sse-gateway", "--max-queued-bytes", "1e3KiB"},
+        {"sse-gateway", "--listen", "127.0.0.1:99999"},
+        {"sse-gateway", "--listen", "nonsense"},
+        {"sse-gateway", "--tls-cert", "cert.pem"},
+        {"sse-gateway", "--window-bytes", "1KiB"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(parse(&cfg, 3, bad[i]), 2);
@@ -97,6 +143,7 @@ static void test_bad_input_exits_2(void)
 int main(void)
 {
     test_durations_and_sizes();
+    test_addresses();
     test_flags_env_and_precedence();
     test_bad_input_exits_2();
     return CHECK_DONE();
