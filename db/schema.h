@@ -6,11 +6,14 @@
 #ifndef SSE_SCHEMA_H
 #define SSE_SCHEMA_H
 
+#include <stdint.h>
 #include <stdio.h>
 
-/* Installs or upgrades the schema. 0 on success, -1 (logged) on failure. */
-int schema_migrate(const char *conninfo);
-/* Prints the fleet (sse.gateways) and stream counts to out. 0 or -1. */
+/* Installs or upgrades the schema unless it is up to date, waiting at most
+ * lock_timeout_ms for each lock and retrying. 0 on success, -1 (logged). */
+int schema_migrate(const char *conninfo, int64_t lock_timeout_ms);
+/* Prints the fleet (sse.gateways) and stream counts to out, one line per
+ * row whatever the values hold. 0 or -1. */
 int schema_status(const char *conninfo, FILE *out);
 
 #endif

@@ -115,6 +115,14 @@ static PGresult *query(struct sequencer *s, const char *sql, int n, const char *
     return r;
 }
 
+/* A server notice as one log line (libpq would print it raw to stderr). */
+static void log_notice(void *arg, const PGresult *r)
+{
+    (void)arg;
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    log_info("sequencer", "server notice: %s", msg ? msg : "(none)");
+}
+
 static int connect_db(struct sequencer *s, int64_t now)
 {
     s->conn = pg_connect_named(s->deps.conninfo, "sse-gateway-sequencer");
@@ -128,6 +136,20 @@ static int connect_db(struct sequencer *s, int64_t now)
         return -1;
     }
     PQclear(r);
+    PQsetNoticeReceiver(s->conn, log_notice, NULL);
+    /* VACUUM is the owner's: another role's would only print a warning per
+     * table every few thousand rows. Such a leader leaves it to autovacuum. */
+    r = query(s,
+              "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = "
+              "'sse.outbox'::regclass",
+              0, NULL, "could not connect");
+    if (!r)
+        return -1;
+    bool owner = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!owner && !s->vacuum_refused)
+        log_info("sequencer", "not the owner of sse.outbox: leaving its vacuum to autovacuum");
+    s->vacuum_refused = !owner;
     s->backoff_ms = 100;
     s->sleeping = false;
     s->next_fleet = s->next_try_lock = now;

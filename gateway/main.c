@@ -125,7 +125,7 @@ static int serve(struct config *cfg)
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!cfg->no_migrate && schema_migrate(cfg->database_url) != 0)
+    if (!cfg->no_migrate && schema_migrate(cfg->database_url, cfg->lock_timeout_ms) != 0)
         return 1;
     struct gateway *g = gateway_new(cfg);
     if (gateway_start(g) != 0) {
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg.command == CMD_MIGRATE)
-        rc = schema_migrate(cfg.database_url) == 0 ? 0 : 1;
+        rc = schema_migrate(cfg.database_url, cfg.lock_timeout_ms) == 0 ? 0 : 1;
     else if (cfg.command == CMD_STATUS)
         rc = schema_status(cfg.database_url, stdout) == 0 ? 0 : 1;
     else

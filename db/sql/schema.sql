@@ -1,10 +1,14 @@
--- The sse schema (docs/DESIGN.md, The delivery guarantee). Idempotent: every object is created if missing or
--- replaced; sse-gateway runs this whole file in one transaction under an
--- advisory lock, so concurrent instances migrate one after the other.
+-- The sse schema (docs/DESIGN.md, The delivery guarantee). Idempotent: every
+-- object is created if missing or replaced. sse-gateway runs this whole file
+-- in one transaction under an advisory lock (concurrent instances migrate one
+-- after the other), and only when the digest of this file differs from the
+-- one recorded in sse.schema_version: against an up-to-date schema, `serve`
+-- takes no lock a publisher could wait behind.
 
 CREATE SCHEMA IF NOT EXISTS sse;
 
 CREATE TABLE IF NOT EXISTS sse.schema_version (version int NOT NULL);
+ALTER TABLE sse.schema_version ADD COLUMN IF NOT EXISTS digest text;
 
 -- Publishers write here; positions are given later, by the leader, in commit order.
 CREATE TABLE IF NOT EXISTS sse.outbox (
@@ -27,6 +31,26 @@ CREATE TABLE IF NOT EXISTS sse.events (
 );
 CREATE INDEX IF NOT EXISTS events_stream_position ON sse.events (stream, position);
 CREATE INDEX IF NOT EXISTS events_sequenced_at ON sse.events (sequenced_at);
+
+-- The name rules of sse.publish also as constraints, so a login that inserts
+-- into the tables directly cannot store an event a subscriber could mistake
+-- for one of the gateway's sentinels (event types gateway:*) or that breaks
+-- the framing. NOT VALID: rows already there are not rechecked.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['outbox', 'events'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conname = t || '_names' AND conrelid = ('sse.' || t)::regclass) THEN
+            EXECUTE format($f$ALTER TABLE sse.%I ADD CONSTRAINT %I CHECK (
+                stream ~ '^[A-Za-z0-9_.:/@-]{1,200}$'
+                AND (event IS NULL OR (event <> '' AND event !~ '[\r\n]'
+                                       AND left(event, 8) <> 'gateway:'))) NOT VALID$f$,
+                t, t || '_names');
+        END IF;
+    END LOOP;
+END $$;
 
 -- Exactly one row. head: highest position given out (positions are contiguous).
 -- leader_sleeping: publishers wake the leader only while it sleeps.
@@ -86,8 +110,11 @@ BEGIN
 END $$;
 
 -- Durable, transactional publish: the event exists only if the caller commits.
+-- The functions an application calls run as the schema's owner (SECURITY
+-- DEFINER with a fixed search_path), so a role granted sse_publisher needs
+-- no right on the tables themselves.
 CREATE OR REPLACE FUNCTION sse.publish(stream text, data text, event text DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := coalesce(sse._stream_error(stream), sse._event_error(event),
                              CASE WHEN data IS NULL THEN 'sse: data must not be NULL' END);
@@ -104,7 +131,7 @@ END $$;
 -- several times more); the outbox ids follow the array order, since the id
 -- default is computed above the sort.
 CREATE OR REPLACE FUNCTION sse.publish_many(streams text[], datas text[], events text[])
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text;
     n int;
@@ -129,7 +156,7 @@ END $$;
 
 -- Ephemeral: delivered to whoever is connected now; nothing is stored.
 CREATE OR REPLACE FUNCTION sse.notify(stream text, data text, event text DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM sse._check_stream(stream);
     PERFORM sse._check_event(event);
@@ -138,13 +165,16 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION sse.head() RETURNS bigint
-LANGUAGE sql STABLE AS $$ SELECT head FROM sse.state $$;
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT head FROM sse.state $$;
 
 -- At commit time (deferred), wake the leader, but only while it sleeps: a
 -- NOTIFY takes a global lock at commit, so notifying on every publish would
 -- serialize concurrent publishers' commits.
+-- Deferred: it fires at the publisher's COMMIT, outside sse.publish, so it
+-- runs as the schema's owner itself to read sse.state.
 CREATE OR REPLACE FUNCTION sse._wake_leader() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF (SELECT leader_sleeping FROM sse.state) THEN
         PERFORM pg_notify('sse#wake', '');
@@ -187,5 +217,45 @@ BEGIN
     END IF;
 END $$;
 
+-- Roles. sse_publisher: what an application needs to publish and to read the
+-- head, nothing more. sse_gateway: what `sse-gateway serve --no-migrate`
+-- needs (read events, sequence as the leader, prune, keep its fleet row), no
+-- DDL and no ownership. Both NOLOGIN: grant them to login roles. Creating
+-- roles needs CREATEROLE; without it (and without the roles) the grants are
+-- skipped with a warning and the schema works for its owner alone.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sse FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA sse FROM PUBLIC;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['sse_publisher', 'sse_gateway'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE WARNING 'sse: cannot create role % (no CREATEROLE): grants to it skipped', r;
+            END;
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sse_publisher') THEN
+        GRANT USAGE ON SCHEMA sse TO sse_publisher;
+        GRANT EXECUTE ON FUNCTION sse.publish(text, text, text), sse.publish_many(text[], text[], text[]),
+            sse.notify(text, text, text), sse.head() TO sse_publisher;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sse_gateway') THEN
+        GRANT USAGE ON SCHEMA sse TO sse_gateway;
+        GRANT EXECUTE ON FUNCTION sse.publish(text, text, text), sse.publish_many(text[], text[], text[]),
+            sse.notify(text, text, text), sse.head(), sse._sequence(int) TO sse_gateway;
+        GRANT SELECT ON sse.schema_version, sse.events, sse.state TO sse_gateway;
+        -- The leader's batch (sse._sequence runs as its caller) and its pruning.
+        GRANT SELECT, DELETE ON sse.outbox TO sse_gateway;
+        GRANT INSERT, DELETE ON sse.events TO sse_gateway;
+        GRANT UPDATE (head, pruned_through, leader_sleeping) ON sse.state TO sse_gateway;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON sse.gateways TO sse_gateway;
+    END IF;
+END $$;
+
 DELETE FROM sse.schema_version;
-INSERT INTO sse.schema_version VALUES (1);
+INSERT INTO sse.schema_version (version) VALUES (2);
+-- The digest of this file is recorded by sse-gateway after it ran.
