@@ -376,7 +376,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 void config_clear(struct config *cfg)
 {
     for (size_t i = 0; i < NFLAGS; i++) {
-        if (flags[i].kind == K_STRING) {
+        if (flags[i].kind == K_STRING || flags[i].kind == K_ADDRESS) {
             char **field = (char **)((char *)cfg + flags[i].offset);
             free(*field);
             *field = NULL;
