@@ -1,9 +1,10 @@
 /*
- * connection: one subscriber's FIFO of shared frames and the suspend/resume
- * handshake with its socket. Frames are pushed by the dispatcher and the
- * heartbeat threads (and the HTTP layer for the preamble and final frames)
- * and read by the HTTP worker that owns the socket; every mutable field is
- * guarded by the connection's own mutex, taken after the registry's.
+ * connection: one SSE subscriber: its streams, its queue of frames to write
+ * (frame_queue.c) and the suspend/resume handshake with its socket. Frames
+ * are pushed by the dispatcher and the heartbeat threads (and the HTTP layer
+ * for the preamble and final frames) and read by the HTTP worker that owns
+ * the socket; every mutable field is guarded by the connection's own mutex.
+ * Lock order: registry mutex, then connection mutex.
  *
  * The handshake: the reader, finding the queue empty, sets `suspended` and
  * parks the socket while still holding the mutex, so a concurrent push either
@@ -13,27 +14,15 @@
  * for an owed resume. A parked libmicrohttpd connection cannot be freed until
  * it is resumed, so that call never races with the socket's end; a socket
  * that is awake (an overflow while writing) is never resumed at all, and
- * after connection_gone() no io call starts.
- *
- * Direct writes: with io->send, a push to a parked socket leaves it parked
- * and sets `flush_owed`; the pusher's connection_resume() then writes the
- * queue straight to the socket under the mutex (libmicrohttpd never touches
- * a parked socket, and parks only once everything before was sent). Only
- * when the socket does not take it all, or fails, is it un-parked so the
- * HTTP worker writes the rest with its own deadline. Waking a parked socket
- * costs a pass over every parked socket of its worker (docs/DESIGN.md, Write paths); a
- * direct write costs one syscall.
- *
- * Byte limit: max_queued_bytes bounds the bytes queued by live pushes; bytes
- * queued by a replay are exempt, and are counted as written first since a
- * replay is queued before the connection is registered for live events.
+ * after connection_gone() no io call starts. Direct writes to a parked
+ * socket have their own rules, above write_direct().
  *
  * Does not: know which streams have which subscribers (registry.c), touch
  * sockets (web/ through conn_io_ops), or read any clock (callers pass now_ms).
  */
 #include "registry/connection.h"
-#include "common/frame.h"
 #include "common/xalloc.h"
+#include "registry/frame_queue.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -44,9 +33,6 @@
 #include <sys/uio.h>
 
 #define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
-/* A ring grown past this by a burst is freed once drained, so an idle
- * connection does not keep its burst's memory (an idle connection must stay within about 6 KiB). */
-#define RING_KEEP 16
 
 struct connection {
     unsigned magic;
@@ -54,7 +40,6 @@ struct connection {
     uint64_t id;                /* fixed after creation */
     char **streams;             /* fixed after creation: one block, names follow */
     size_t nstreams;            /* fixed after creation */
-    size_t max_queued_bytes;    /* fixed after creation */
     int64_t expires_s;          /* fixed after creation */
     void (*io_release)(void *); /* fixed after creation */
     void *registry_slot;        /* guarded by the registry mutex */
@@ -62,11 +47,7 @@ struct connection {
     pthread_mutex_t mtx;
     const struct conn_io_ops *io;  /* shared: guarded by mtx (set once) */
     void *io_ctx;                  /* shared: guarded by mtx (set once) */
-    struct frame **ring;           /* shared: guarded by mtx */
-    size_t head, count, cap;       /* shared: guarded by mtx */
-    size_t head_offset;            /* shared: guarded by mtx; bytes of ring[head] written */
-    size_t queued_bytes;           /* shared: guarded by mtx; all unwritten bytes */
-    size_t replay_bytes;           /* shared: guarded by mtx; of which exempt from the limit */
+    struct frame_queue queue;      /* shared: guarded by mtx; replay and final frame exempt */
     bool suspended;                /* shared: guarded by mtx; the socket is parked */
     bool resume_owed;              /* shared: guarded by mtx; someone cleared `suspended` */
     bool flush_owed;               /* shared: guarded by mtx; parked with frames to send */
@@ -123,7 +104,7 @@ struct connection *connection_new(const struct connection_params *p)
     }
     c->nstreams = p->nstreams;
 
-    c->max_queued_bytes = p->max_queued_bytes;
+    frame_queue_init(&c->queue, p->max_queued_bytes);
     c->expires_s = p->expires_s;
     c->io = p->io;
     c->io_ctx = p->io_ctx;
@@ -152,20 +133,6 @@ struct connection *connection_ref(struct connection *c)
     return c;
 }
 
-/* Releases every queued frame and, if it grew, the ring. Mutex held (or last ref). */
-static void drop_queue(struct connection *c)
-{
-    for (size_t i = 0; i < c->count; i++)
-        frame_unref(c->ring[(c->head + i) % c->cap]);
-    c->head = c->count = c->head_offset = 0;
-    c->queued_bytes = c->replay_bytes = 0;
-    if (c->cap > RING_KEEP) {
-        free(c->ring);
-        c->ring = NULL;
-        c->cap = 0;
-    }
-}
-
 void connection_unref(struct connection *c)
 {
     if (!c)
@@ -176,8 +143,7 @@ void connection_unref(struct connection *c)
     if (old != 1)
         return;
     assert(!c->registry_slot); /* the registry holds a reference while registered */
-    drop_queue(c);
-    free(c->ring);
+    frame_queue_destroy(&c->queue);
     free(c->streams);
     PTOK(pthread_mutex_destroy(&c->mtx));
     /* Last: io_ctx must outlive every io call made through a reference. */
@@ -219,25 +185,6 @@ bool connection_has_stream(const struct connection *c, const char *stream)
         if (strcmp(c->streams[i], stream) == 0)
             return true;
     return false;
-}
-
-/* Appends a reference to f, growing the ring by doubling. Mutex held. */
-static void enqueue(struct connection *c, struct frame *f)
-{
-    assert_held(c);
-    if (c->count == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4;
-        struct frame **ring = xmalloc(cap * sizeof *ring);
-        for (size_t i = 0; i < c->count; i++)
-            ring[i] = c->ring[(c->head + i) % c->cap];
-        free(c->ring);
-        c->ring = ring;
-        c->cap = cap;
-        c->head = 0;
-    }
-    c->ring[(c->head + c->count) % c->cap] = frame_ref(f);
-    c->count++;
-    c->queued_bytes += frame_len(f);
 }
 
 /* Clears `suspended`; whoever clears it owes the resume. Returns whether the
@@ -283,17 +230,15 @@ enum conn_push_result connection_push(struct connection *c, struct frame *f, int
     check(c);
     enum conn_push_result r;
     lock(c);
-    size_t live = c->queued_bytes - c->replay_bytes;
     if (c->closing || c->gone) {
         r = CONN_PUSH_CLOSED;
-    } else if (c->max_queued_bytes && live + frame_len(f) > c->max_queued_bytes) {
+    } else if (!frame_queue_push(&c->queue, f)) {
         /* A slow consumer. Closing it is lossless: it reconnects with its cursor. */
-        drop_queue(c);
+        frame_queue_clear(&c->queue);
         c->closing = true;
         take_resume_duty(c); /* a parked socket must wake to see the end */
         r = CONN_PUSH_OVERFLOW;
     } else {
-        enqueue(c, f);
         touch(c, now_ms, counts_as_event);
         r = after_enqueue(c);
     }
@@ -307,8 +252,7 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
     enum conn_push_result r = CONN_PUSH_CLOSED;
     lock(c);
     if (!c->closing && !c->gone) {
-        enqueue(c, f);
-        c->replay_bytes += frame_len(f);
+        frame_queue_push_exempt(&c->queue, f);
         touch(c, now_ms, true);
         r = after_enqueue(c);
     }
@@ -316,28 +260,15 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
     return r;
 }
 
-/* Drops n written bytes from the head of the queue and accounts for them;
- * replay bytes count as written first. Mutex held. */
-static void written(struct connection *c, size_t n)
-{
-    c->queued_bytes -= n;
-    c->replay_bytes -= n < c->replay_bytes ? n : c->replay_bytes;
-    while (n > 0) {
-        struct frame *f = c->ring[c->head];
-        size_t left = frame_len(f) - c->head_offset;
-        size_t take = left < n ? left : n;
-        c->head_offset += take;
-        n -= take;
-        if (c->head_offset == frame_len(f)) {
-            frame_unref(f);
-            c->head = (c->head + 1) % c->cap;
-            c->count--;
-            c->head_offset = 0;
-        }
-    }
-    if (c->count == 0 && c->cap > RING_KEEP)
-        drop_queue(c);
-}
+/* Direct writes: with io->send, a push to a parked socket leaves it parked
+ * and sets `flush_owed` (after_enqueue); the pusher's connection_resume()
+ * then writes the queue straight to the socket under the mutex
+ * (libmicrohttpd never touches a parked socket, and parks only once
+ * everything before was sent). Only when the socket does not take it all,
+ * or fails, is it un-parked so the HTTP worker writes the rest with its own
+ * deadline. Waking a parked socket costs a pass over every parked socket of
+ * its worker (docs/DESIGN.md, Write paths); a direct write costs one
+ * syscall. */
 
 /* Writes queued frames straight to the socket (io->send) until at most keep
  * bytes are left or the socket takes no more. Returns true if everything
@@ -345,25 +276,15 @@ static void written(struct connection *c, size_t n)
 static bool write_direct(struct connection *c, size_t keep)
 {
     enum { MAX_IOV = 64 };
-    while (c->queued_bytes > keep) {
+    while (frame_queue_bytes(&c->queue) > keep) {
         struct iovec iov[MAX_IOV];
-        int n = 0;
-        size_t bytes = 0, budget = c->queued_bytes - keep;
-        int64_t published = 0; /* of the first whole event frame, as the reader reports */
-        for (size_t i = 0; i < c->count && n < MAX_IOV && bytes < budget; i++, n++) {
-            struct frame *f = c->ring[(c->head + i) % c->cap];
-            size_t skip = i == 0 ? c->head_offset : 0;
-            iov[n].iov_base = (char *)frame_data(f) + skip;
-            iov[n].iov_len = frame_len(f) - skip;
-            if (iov[n].iov_len > budget - bytes)
-                iov[n].iov_len = budget - bytes;
-            bytes += iov[n].iov_len;
-            if (!published && !skip)
-                published = frame_published_us(f);
-        }
+        size_t bytes;
+        int64_t published; /* of the first whole event frame, as the reader reports */
+        int n = frame_queue_iov(&c->queue, iov, MAX_IOV, frame_queue_bytes(&c->queue) - keep,
+                                &bytes, &published);
         long w = c->io->send(c->io_ctx, iov, n, published);
         if (w > 0)
-            written(c, (size_t)w);
+            frame_queue_written(&c->queue, (size_t)w);
         if (w < 0 || (size_t)w < bytes)
             return false;
     }
@@ -401,8 +322,10 @@ bool connection_close(struct connection *c, struct frame *final_frame)
     bool resume = false;
     lock(c);
     if (!c->closing && !c->gone) {
+        /* Exempt from the limit: the reader must see it. Nothing is queued
+         * after it, so the limit is never checked against its bytes. */
         if (final_frame)
-            enqueue(c, final_frame); /* exempt from the limit: the reader must see it */
+            frame_queue_push_exempt(&c->queue, final_frame);
         c->closing = true;
         resume = take_resume_duty(c);
     }
@@ -414,8 +337,6 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
 {
     check(c);
     assert(max > 0); /* 0 would look like "parked" */
-    *oldest_published_us = 0;
-    size_t n = 0;
     lock(c);
     /* MHD offers only the response's small block (READER_BLOCK) per call: a
      * backlog goes out straight to the socket in one large write first, and
@@ -423,22 +344,13 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
      * MHD, which sends it once there is room and calls again. Keeping that
      * last part for MHD keeps a busy socket awake: parking it after every
      * write would cost a wake-up, a pass over every parked socket, per
-     * round. MHD calls only with everything before
-     * sent, so the two writers never interleave; but the first call may come
-     * before the response's headers went out, so it never writes. */
-    if (c->io && c->io->send && c->reader_wrote && c->queued_bytes > max)
+     * round. MHD calls only with everything before sent, so the two writers
+     * never interleave; but the first call may come before the response's
+     * headers went out, so it never writes. */
+    if (c->io && c->io->send && c->reader_wrote && frame_queue_bytes(&c->queue) > max)
         write_direct(c, max);
     /* Copy across frames into MHD's block. */
-    for (size_t i = 0; i < c->count && n < max; i++) {
-        struct frame *f = c->ring[(c->head + i) % c->cap];
-        size_t skip = i == 0 ? c->head_offset : 0;
-        if (!skip && *oldest_published_us == 0)
-            *oldest_published_us = frame_published_us(f);
-        size_t take = frame_len(f) - skip < max - n ? frame_len(f) - skip : max - n;
-        memcpy(buf + n, frame_data(f) + skip, take);
-        n += take;
-    }
-    written(c, n);
+    size_t n = frame_queue_read(&c->queue, buf, max, oldest_published_us);
     if (n > 0)
         c->reader_wrote = true;
     long r = (long)n;
@@ -468,7 +380,7 @@ void connection_gone(struct connection *c)
     c->suspended = false;
     c->resume_owed = false;
     c->flush_owed = false;
-    drop_queue(c);
+    frame_queue_clear(&c->queue);
     unlock(c);
 }
 
@@ -506,7 +418,7 @@ size_t connection_queued_bytes(struct connection *c)
 {
     check(c);
     lock(c);
-    size_t n = c->queued_bytes;
+    size_t n = frame_queue_bytes(&c->queue);
     unlock(c);
     return n;
 }

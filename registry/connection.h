@@ -1,7 +1,7 @@
 /*
  * connection: one SSE subscriber. Holds the subscribed streams, a FIFO of
- * shared frames waiting to be written, and the suspend/resume handshake with
- * the HTTP layer. Refcounted: the registry holds one reference,
+ * shared frames waiting to be written (registry/frame_queue.h), and the
+ * suspend/resume handshake with the HTTP layer. Refcounted: the registry holds one reference,
  * every snapshot or in-flight message holds one, the HTTP request holds one;
  * the last unref frees.
  *
