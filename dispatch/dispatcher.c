@@ -32,6 +32,7 @@
 #include "dispatch/event_store.h"
 #include "dispatch/event_window.h"
 #include "protocol/sse_frame.h"
+#include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
 

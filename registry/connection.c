@@ -316,6 +316,16 @@ void connection_resume(struct connection *c)
         io->resume(io_ctx);
 }
 
+void connection_wake(struct connection *c)
+{
+    check(c);
+    lock(c);
+    if (c->flush_owed && c->suspended && !c->gone)
+        take_resume_duty(c);
+    unlock(c);
+    connection_resume(c);
+}
+
 bool connection_close(struct connection *c, struct frame *final_frame)
 {
     check(c);
@@ -433,59 +443,6 @@ void connection_set_registry_slot(struct connection *c, void *slot)
 {
     check(c);
     c->registry_slot = slot;
-}
-
-void conn_list_push(struct conn_list *l, struct connection *c)
-{
-    check(c);
-    if (l->len == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = xrealloc(l->items, l->cap * sizeof *l->items);
-    }
-    l->items[l->len++] = c;
-}
-
-void connection_wake(struct connection *c)
-{
-    check(c);
-    lock(c);
-    if (c->flush_owed && c->suspended && !c->gone)
-        take_resume_duty(c);
-    unlock(c);
-    connection_resume(c);
-}
-
-void conn_list_resume_all(struct conn_list *l)
-{
-    /* One thread writing sockets costs ~10 µs each here (the kernel's
-     * loopback send and the reader's wake-up), so a large round goes to the
-     * HTTP workers, which write in parallel; a small one is cheaper written
-     * here than woken (docs/DESIGN.md, Write paths). */
-    bool direct = l->len <= CONN_DIRECT_WRITE_MAX;
-    for (size_t i = 0; i < l->len; i++) {
-        if (direct)
-            connection_resume(l->items[i]);
-        else
-            connection_wake(l->items[i]);
-    }
-    conn_list_clear(l);
-}
-
-void conn_list_clear(struct conn_list *l)
-{
-    for (size_t i = 0; i < l->len; i++)
-        connection_unref(l->items[i]);
-    l->len = 0;
-}
-
-void conn_list_free(struct conn_list *l)
-{
-    if (!l)
-        return;
-    conn_list_clear(l);
-    free(l->items);
-    l->items = NULL;
-    l->cap = 0;
 }
 
 int64_t connection_expires_s(const struct connection *c)

@@ -127,21 +127,4 @@ int64_t connection_expires_s(const struct connection *c);
 void *connection_registry_slot(const struct connection *c);
 void connection_set_registry_slot(struct connection *c, void *slot);
 
-/* A growable list of connection references, for batched resumes and
- * snapshots. Owned by one thread. */
-struct conn_list {
-    struct connection **items;
-    size_t len, cap;
-};
-/* Appends and takes ownership of one reference. */
-void conn_list_push(struct conn_list *l, struct connection *c);
-/* Above this many connections, conn_list_resume_all wakes instead of writing. */
-#define CONN_DIRECT_WRITE_MAX 256
-/* Calls connection_resume() on every entry (connection_wake() when there are
- * more than CONN_DIRECT_WRITE_MAX), then unrefs all and empties the list. */
-void conn_list_resume_all(struct conn_list *l);
-/* Unrefs all entries and empties the list (keeps the storage). */
-void conn_list_clear(struct conn_list *l);
-void conn_list_free(struct conn_list *l);
-
 #endif

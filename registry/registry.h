@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "registry/conn_list.h"
 #include "registry/connection.h"
 
 struct registry;

@@ -22,6 +22,7 @@
 #include "common/metrics.h"
 #include "common/xalloc.h"
 #include "protocol/sse_frame.h"
+#include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "web/auth.h"
 #include "web/cors.h"

@@ -5,7 +5,7 @@
  * across reads, the suspend/resume handshake, overflow, close with a final
  * frame, gone, replay exemption, latency stamps and the activity clocks;
  * direct writes to a parked socket (coalesced, short, failed) and by the
- * reader before it fills MHD's block.
+ * reader before it fills MHD's block; a wake instead of a direct write.
  * ASan checks that queued frames and connections are freed exactly once.
  */
 #include "check.h"
@@ -398,44 +398,6 @@ static void test_ring_stream(void)
     connection_unref(c);
 }
 
-/* conn_list: resume_all resumes only what is owed, then drops every reference. */
-static void test_conn_list(void)
-{
-    struct fake_io io[3] = {{0}};
-    struct connection *c[3];
-    char buf[8];
-    int64_t pub;
-    struct frame *f = frame_new("x", 1, 0);
-    struct conn_list l = {0};
-    for (int i = 0; i < 3; i++) {
-        c[i] = connection_new(&(struct connection_params){.streams = (const char *const[]){"s"},
-                                                          .nstreams = 1,
-                                                          .io = &fake_io_ops,
-                                                          .io_ctx = &io[i],
-                                                          .io_release = fake_io_release});
-        if (i < 2) /* c[2] stays awake */
-            CHECK_EQ(connection_read(c[i], buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
-        connection_push(c[i], f, 0, true);
-        conn_list_push(&l, connection_ref(c[i]));
-    }
-    CHECK_EQ(l.len, 3);
-    conn_list_resume_all(&l);
-    CHECK_EQ(l.len, 0);
-    CHECK_EQ(atomic_load(&io[0].resumes), 1);
-    CHECK_EQ(atomic_load(&io[1].resumes), 1);
-    CHECK_EQ(atomic_load(&io[2].resumes), 0);
-    for (int i = 0; i < 3; i++)
-        conn_list_push(&l, c[i]); /* hand over our own references */
-    conn_list_clear(&l);
-    CHECK_EQ(l.len, 0);
-    for (int i = 0; i < 3; i++)
-        CHECK_EQ(atomic_load(&io[i].releases), 1);
-    conn_list_free(&l);
-    CHECK(l.items == NULL);
-    conn_list_free(&l);
-    frame_unref(f);
-}
-
 /* ---- direct writes: a parked socket that takes up to `room` bytes ---- */
 
 struct direct_sock {
@@ -575,6 +537,32 @@ static void test_direct_writes(void)
     connection_unref(c);
 }
 
+/* connection_wake: a parked socket owed a direct write is un-parked for its
+ * reader to write instead; a socket owed nothing gets no call. */
+static void test_wake(void)
+{
+    const char *names[] = {"s"};
+    char buf[64];
+    int64_t pub;
+    struct direct_sock d = {.room = 100};
+    struct connection *c = connection_new(&(struct connection_params){
+        .streams = names, .nstreams = 1, .io = &direct_ops, .io_ctx = &d});
+    CHECK_EQ(push_text(c, "p\n", 0), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), 2);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
+    connection_wake(c);
+    CHECK_EQ(d.resumes, 0);
+    CHECK_EQ(push_text(c, "a\n", 5), CONN_PUSH_NEEDS_RESUME);
+    connection_wake(c);
+    CHECK_EQ(d.sends, 0);
+    CHECK_EQ(d.resumes, 1);
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), 2);
+    CHECK_EQ(pub, 5);
+    connection_wake(c); /* awake: nothing owed */
+    CHECK_EQ(d.resumes, 1);
+    connection_unref(c);
+}
+
 int main(void)
 {
     test_table();
@@ -582,7 +570,7 @@ int main(void)
     test_refcount();
     test_set_io_later();
     test_ring_stream();
-    test_conn_list();
     test_direct_writes();
+    test_wake();
     return CHECK_DONE();
 }

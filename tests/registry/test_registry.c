@@ -11,6 +11,7 @@
 #include "common/frame.h"
 #include "common/xalloc.h"
 #include "fakes/fake_io.h"
+#include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
 
