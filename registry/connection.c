@@ -23,6 +23,8 @@
 #include "registry/connection.h"
 #include "common/xalloc.h"
 #include "registry/frame_queue.h"
+#define SSE_REGISTRY_INTERNAL /* this file stores the registry's slot */
+#include "registry/registry_slot.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -42,7 +44,7 @@ struct connection {
     size_t nstreams;            /* fixed after creation */
     int64_t expires_s;          /* fixed after creation */
     void (*io_release)(void *); /* fixed after creation */
-    void *registry_slot;        /* guarded by the registry mutex */
+    void *registry_slot;        /* guarded by the registry mutex; registry_slot.h */
 
     pthread_mutex_t mtx;
     const struct conn_io_ops *io;  /* shared: guarded by mtx (set once) */

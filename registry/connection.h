@@ -122,9 +122,4 @@ size_t connection_queued_bytes(struct connection *c);
 /* When the subscriber's authorization ends (wall-clock seconds), or 0. */
 int64_t connection_expires_s(const struct connection *c);
 
-/* Registry bookkeeping: an opaque slot the registry owns, guarded by the
- * registry mutex. Nobody else touches it. */
-void *connection_registry_slot(const struct connection *c);
-void connection_set_registry_slot(struct connection *c, void *slot);
-
 #endif

@@ -22,6 +22,8 @@
 #include "registry/registry.h"
 #include "common/frame.h"
 #include "common/xalloc.h"
+#define SSE_REGISTRY_INTERNAL /* this file owns the registry's slot */
+#include "registry/registry_slot.h"
 
 #include <assert.h>
 #include <errno.h>
