@@ -1,9 +1,9 @@
 /*
  * connection: one SSE subscriber. Holds the subscribed streams, a FIFO of
  * shared frames waiting to be written (registry/frame_queue.h), and the
- * suspend/resume handshake with the HTTP layer. Refcounted: the registry holds one reference,
- * every snapshot or in-flight message holds one, the HTTP request holds one;
- * the last unref frees.
+ * suspend/resume handshake with the HTTP layer. Refcounted: the registry
+ * holds one reference, every snapshot or in-flight message holds one, the
+ * HTTP request holds one; the last unref frees.
  *
  * Threads: frames are pushed by the dispatcher and heartbeat threads and read
  * by an HTTP worker thread; every mutable field is guarded by the
@@ -49,7 +49,7 @@ struct connection_params {
 };
 
 enum conn_push_result {
-    CONN_PUSH_QUEUED,       /* queued; the socket is already awake */
+    CONN_PUSH_QUEUED,       /* queued; the socket is awake, or a write is already owed */
     CONN_PUSH_NEEDS_RESUME, /* queued; the caller must call connection_resume(), which
                                writes straight to a parked socket when io->send exists */
     CONN_PUSH_CLOSED,       /* dropped: the connection is closing or gone */
