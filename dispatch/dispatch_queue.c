@@ -50,6 +50,13 @@ struct dispatch_msg *dispatch_msg_wake(void)
     return msg_new(DISPATCH_WAKE);
 }
 
+struct dispatch_msg *dispatch_msg_wake_bounds(void)
+{
+    struct dispatch_msg *m = dispatch_msg_wake();
+    m->recheck_bounds = true;
+    return m;
+}
+
 struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *event, const char *data,
                                             size_t data_len)
 {

@@ -28,6 +28,7 @@ struct dispatch_msg {
     struct dispatch_msg *next; /* intrusive link, owned by the queue */
     enum dispatch_kind kind;
     struct connection *conn; /* CONNECT: one reference, owned by the message */
+    bool recheck_bounds;     /* WAKE: also re-read the retention bound (pruned_through) */
     bool has_cursor;         /* CONNECT */
     int64_t cursor;          /* CONNECT */
     char *stream;            /* EPHEMERAL, owned */
@@ -40,6 +41,9 @@ struct dispatch_msg {
 struct dispatch_msg *dispatch_msg_connect(struct connection *conn_takes_ref, bool has_cursor,
                                           int64_t cursor);
 struct dispatch_msg *dispatch_msg_wake(void);
+/* A WAKE that also makes the dispatcher re-read pruned_through from the
+ * database: after the leader pruned, and periodically as a backup. */
+struct dispatch_msg *dispatch_msg_wake_bounds(void);
 struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *event, const char *data,
                                             size_t data_len);
 struct dispatch_msg *dispatch_msg_stop(void);
