@@ -3,22 +3,10 @@
  * PGnotify freed with libpq's own functions.
  */
 #include "common/pg_ops.h"
+#include "common/pg_text.h"
 #include "common/xalloc.h"
 
 #include <libpq-fe.h>
-#include <string.h>
-
-static char *one_line(const char *msg)
-{
-    char *s = xstrdup(msg && *msg ? msg : "unknown error");
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = '\0';
-    for (char *p = s; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-    return s;
-}
 
 void *pg_connect_named(const char *conninfo, const char *app_name)
 {
@@ -34,7 +22,7 @@ static void *pq_connect(void *ctx, const char *conninfo, char **err)
     (void)ctx;
     PGconn *c = pg_connect_named(conninfo, "sse-gateway-listener");
     if (PQstatus(c) != CONNECTION_OK) {
-        *err = one_line(PQerrorMessage(c));
+        *err = pg_text_one_line(PQerrorMessage(c));
         PQfinish(c);
         return NULL;
     }
@@ -54,7 +42,7 @@ static int pq_exec(void *ctx, void *conn, const char *sql, char **err)
     ExecStatusType st = PQresultStatus(r);
     int rc = 0;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        *err = one_line(PQerrorMessage(conn));
+        *err = pg_text_one_line(PQerrorMessage(conn));
         rc = -1;
     }
     PQclear(r);

@@ -20,6 +20,7 @@
 #include "db/event_store_pg.h"
 #include "common/log.h"
 #include "common/pg_ops.h"
+#include "common/pg_text.h"
 #include "common/xalloc.h"
 
 #include <inttypes.h>
@@ -27,7 +28,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define PAGE 1000
 
@@ -86,29 +86,12 @@ void event_store_pg_free(struct event_store_pg *s)
     free(s);
 }
 
-/* libpq's messages span lines and indent with tabs: one log line instead. */
-static char *one_line(const char *msg)
-{
-    char *out = xstrdup(msg && *msg ? msg : "unknown error"), *w = out;
-    for (const char *r = out; *r; r++) {
-        bool space = *r == '\n' || *r == '\t' || *r == ' ';
-        if (!space)
-            *w++ = *r;
-        else if (w > out && w[-1] != ' ')
-            *w++ = ' ';
-    }
-    while (w > out && w[-1] == ' ')
-        w--;
-    *w = '\0';
-    return out;
-}
-
 /* Logs a kind of failure once per streak, then drops the connection so the
  * next call starts from a fresh one. */
 static void fail(struct event_store_pg *s, enum failure kind, const char *detail)
 {
     if (!(s->logged & (1u << kind))) {
-        char *msg = one_line(detail);
+        char *msg = pg_text_one_line(detail);
         log_warn("store", "%s: %s", failure_what[kind], msg);
         free(msg);
         s->logged |= 1u << kind;
@@ -217,31 +200,6 @@ static long read_after(void *ctx, int64_t after, long limit, stored_event_fn fn,
     return each_event(ctx, "sse_read_after", 2, params, fn, arg);
 }
 
-/* A text[] literal such as {"a","b"}: every element quoted, with quotes and
- * backslashes escaped, so no stream name can change the array's shape. */
-static char *text_array(const char *const *items, size_t n)
-{
-    size_t cap = 3;
-    for (size_t i = 0; i < n; i++)
-        cap += 2 * strlen(items[i]) + 3;
-    char *out = xmalloc(cap), *p = out;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *p++ = ',';
-        *p++ = '"';
-        for (const char *c = items[i]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                *p++ = '\\';
-            *p++ = *c;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = '\0';
-    return out;
-}
-
 struct page {
     stored_event_fn fn;
     void *arg;
@@ -258,7 +216,7 @@ static void page_row(void *arg, const struct stored_event *ev)
 static long read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
                        size_t nstreams, stored_event_fn fn, void *arg)
 {
-    char *array = text_array(streams, nstreams);
+    char *array = pg_text_array(streams, nstreams);
     char u[24], l[24];
     snprintf(u, sizeof u, "%" PRId64, upto);
     snprintf(l, sizeof l, "%d", PAGE);

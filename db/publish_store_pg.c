@@ -9,6 +9,7 @@
 #include "db/publish_store_pg.h"
 #include "common/log.h"
 #include "common/pg_ops.h"
+#include "common/pg_text.h"
 #include "common/xalloc.h"
 
 #include <libpq-fe.h>
@@ -37,45 +38,6 @@ void publish_store_pg_free(struct publish_store_pg *s)
     free(s);
 }
 
-/* A growable byte buffer for the array literals. */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* Appends one element of a text[] literal: NULL, or "…" with \ and " escaped. */
-static void put_element(struct buf *b, const char *v)
-{
-    if (b->len > 1)
-        put(b, ",", 1);
-    if (!v) {
-        put(b, "NULL", 4);
-        return;
-    }
-    put(b, "\"", 1);
-    for (const char *run = v;;) {
-        size_t n = strcspn(run, "\\\"");
-        put(b, run, n);
-        if (!run[n])
-            break;
-        put(b, "\\", 1);
-        put(b, run + n, 1);
-        run += n + 1;
-    }
-    put(b, "\"", 1);
-}
-
 static bool connected(struct publish_store_pg *s)
 {
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
@@ -85,7 +47,9 @@ static bool connected(struct publish_store_pg *s)
     s->conn = pg_connect_named(s->conninfo, "sse-gateway-publisher");
     if (PQstatus(s->conn) == CONNECTION_OK)
         return true;
-    log_warn("publisher", "could not connect: %s", PQerrorMessage(s->conn));
+    char *msg = pg_text_one_line(PQerrorMessage(s->conn));
+    log_warn("publisher", "could not connect: %s", msg);
+    free(msg);
     PQfinish(s->conn);
     s->conn = NULL;
     return false;
@@ -97,31 +61,30 @@ static enum publish_store_result publish(void *ctx, const struct publish_item *c
     struct publish_store_pg *s = ctx;
     if (!connected(s))
         return PUBLISH_STORE_FAILED;
-    struct buf arr[3] = {{0}, {0}, {0}};
-    for (int k = 0; k < 3; k++)
-        put(&arr[k], "{", 1);
-    for (size_t i = 0; i < n; i++) {
-        put_element(&arr[0], items[i]->stream);
-        put_element(&arr[1], items[i]->data);
-        put_element(&arr[2], items[i]->event);
+    /* One text[] per column, element i of each from event i. */
+    char *params[3];
+    const char **column = xmalloc((n ? n : 1) * sizeof *column);
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < n; i++)
+            column[i] = k == 0 ? items[i]->stream : k == 1 ? items[i]->data : items[i]->event;
+        params[k] = pg_text_array(column, n);
     }
-    for (int k = 0; k < 3; k++)
-        put(&arr[k], "}", 1);
-    const char *params[3] = {arr[0].p, arr[1].p, arr[2].p};
+    free(column);
     PGresult *r =
         PQexecParams(s->conn, "SELECT sse.publish_many($1::text[], $2::text[], $3::text[])", 3,
-                     NULL, params, NULL, NULL, 0);
+                     NULL, (const char *const *)params, NULL, NULL, 0);
     for (int k = 0; k < 3; k++)
-        free(arr[k].p);
+        free(params[k]);
     enum publish_store_result out = PUBLISH_STORE_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         bool content = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
                                  strncmp(state, "P0", 2) == 0);
         out = content ? PUBLISH_STORE_REJECTED : PUBLISH_STORE_FAILED;
+        char *msg = pg_text_one_line(PQresultErrorMessage(r));
         log_warn("publisher", "%s: %s",
-                 content ? "the database refused a publish" : "publish failed",
-                 PQresultErrorMessage(r));
+                 content ? "the database refused a publish" : "publish failed", msg);
+        free(msg);
         if (PQstatus(s->conn) != CONNECTION_OK) {
             PQfinish(s->conn);
             s->conn = NULL;
