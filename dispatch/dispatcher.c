@@ -27,6 +27,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 #include "dispatch/dispatch_queue.h"
 #include "dispatch/event_store.h"
@@ -38,7 +39,6 @@
 
 #include <assert.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +61,7 @@ struct held {
 
 struct dispatcher {
     struct dispatcher_deps deps;     /* fixed after start */
-    pthread_t thread;                /* owned by the caller of start/stop */
-    bool started;                    /* owned by the caller of start/stop */
+    struct worker *worker;           /* fixed after start */
     int64_t position;                /* owned by dispatcher thread: highest fanned out */
     bool known;                      /* owned by dispatcher thread: position initialised */
     bool wake_pending;               /* owned by dispatcher thread */
@@ -75,6 +74,14 @@ struct dispatcher {
     _Atomic int64_t position_mirror; /* shared: written by the dispatcher thread only */
 };
 
+/* The worker's wake hook: the thread blocks on the queue, not the worker's
+ * condvar, so it stops at a STOP message, after everything queued before it. */
+static void push_stop(void *ctx)
+{
+    struct dispatcher *d = ctx;
+    dispatch_queue_push(d->deps.queue, dispatch_msg_stop());
+}
+
 struct dispatcher *dispatcher_new(const struct dispatcher_deps *deps)
 {
     assert(deps->queue && deps->registry && deps->store && deps->metrics && deps->clock);
@@ -82,6 +89,7 @@ struct dispatcher *dispatcher_new(const struct dispatcher_deps *deps)
     d->deps = *deps;
     d->window = event_window_new(deps->window_events, 0);
     atomic_init(&d->position_mirror, 0);
+    d->worker = worker_new("dispatcher", push_stop, d);
     return d;
 }
 
@@ -423,22 +431,13 @@ static void *run(void *arg)
 
 int dispatcher_start(struct dispatcher *d)
 {
-    assert(!d->started);
-    if (pthread_create(&d->thread, NULL, run, d) != 0) {
-        log_error("dispatcher", "could not start thread");
-        return -1;
-    }
-    d->started = true;
-    return 0;
+    return worker_start(d->worker, run, d);
 }
 
 void dispatcher_stop(struct dispatcher *d)
 {
-    if (!d || !d->started)
-        return;
-    dispatch_queue_push(d->deps.queue, dispatch_msg_stop());
-    PTOK(pthread_join(d->thread, NULL));
-    d->started = false;
+    if (d)
+        worker_stop(d->worker);
 }
 
 void dispatcher_free(struct dispatcher *d)
@@ -453,5 +452,6 @@ void dispatcher_free(struct dispatcher *d)
     free(d->held);
     conn_list_free(&d->resumes);
     event_window_free(d->window);
+    worker_free(d->worker);
     free(d);
 }

@@ -14,32 +14,25 @@
 #include "heartbeat/heartbeat.h"
 #include "common/clock.h"
 #include "common/frame.h"
-#include "common/log.h"
 #include "common/metrics.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 #include "protocol/sse_frame.h"
 #include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct heartbeat {
     struct heartbeat_deps deps; /* fixed after start */
     struct frame *hb_frame;     /* fixed after start */
     struct frame *expired;      /* fixed after start: gateway:expired */
     int64_t tick_ms;            /* fixed after start */
-    pthread_t thread;           /* fixed after start */
-    bool started;               /* owned by the caller of start/stop */
-    pthread_mutex_t mtx;
-    pthread_cond_t cond;       /* CLOCK_MONOTONIC */
-    bool stopping;             /* shared: guarded by mtx */
-    struct conn_list snapshot; /* owned by heartbeat thread */
-    struct conn_list resumes;  /* owned by heartbeat thread */
+    struct worker *worker;      /* fixed after start */
+    struct conn_list snapshot;  /* owned by heartbeat thread */
+    struct conn_list resumes;   /* owned by heartbeat thread */
 };
 
 struct heartbeat *heartbeat_new(const struct heartbeat_deps *deps)
@@ -55,12 +48,7 @@ struct heartbeat *heartbeat_new(const struct heartbeat_deps *deps)
         h->tick_ms = 1000;
     if (h->tick_ms < 10)
         h->tick_ms = 10;
-    pthread_condattr_t attr;
-    PTOK(pthread_condattr_init(&attr));
-    PTOK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    PTOK(pthread_cond_init(&h->cond, &attr));
-    PTOK(pthread_condattr_destroy(&attr));
-    PTOK(pthread_mutex_init(&h->mtx, NULL));
+    h->worker = worker_new("heartbeat", NULL, NULL);
     return h;
 }
 
@@ -98,51 +86,23 @@ int heartbeat_tick(struct heartbeat *h)
     return sent;
 }
 
-/* Waits one tick; returns false once stop was requested. */
-static bool wait_tick(struct heartbeat *h)
-{
-    struct timespec deadline = clock_monotonic_deadline(h->tick_ms);
-    PTOK(pthread_mutex_lock(&h->mtx));
-    while (!h->stopping) {
-        int rc = pthread_cond_timedwait(&h->cond, &h->mtx, &deadline);
-        if (rc == ETIMEDOUT)
-            break;
-        if (rc != 0)
-            ptok_fail("pthread_cond_timedwait", rc, __FILE__, __LINE__);
-    }
-    bool go_on = !h->stopping;
-    PTOK(pthread_mutex_unlock(&h->mtx));
-    return go_on;
-}
-
 static void *run(void *arg)
 {
     struct heartbeat *h = arg;
-    while (wait_tick(h))
+    while (worker_wait(h->worker, h->tick_ms))
         heartbeat_tick(h);
     return NULL;
 }
 
 int heartbeat_start(struct heartbeat *h)
 {
-    if (pthread_create(&h->thread, NULL, run, h) != 0) {
-        log_error("heartbeat", "could not start thread");
-        return -1;
-    }
-    h->started = true;
-    return 0;
+    return worker_start(h->worker, run, h);
 }
 
 void heartbeat_stop(struct heartbeat *h)
 {
-    if (!h || !h->started)
-        return;
-    PTOK(pthread_mutex_lock(&h->mtx));
-    h->stopping = true;
-    PTOK(pthread_cond_broadcast(&h->cond));
-    PTOK(pthread_mutex_unlock(&h->mtx));
-    PTOK(pthread_join(h->thread, NULL));
-    h->started = false;
+    if (h)
+        worker_stop(h->worker);
 }
 
 void heartbeat_free(struct heartbeat *h)
@@ -154,7 +114,6 @@ void heartbeat_free(struct heartbeat *h)
     conn_list_free(&h->resumes);
     frame_unref(h->hb_frame);
     frame_unref(h->expired);
-    PTOK(pthread_cond_destroy(&h->cond));
-    PTOK(pthread_mutex_destroy(&h->mtx));
+    worker_free(h->worker);
     free(h);
 }

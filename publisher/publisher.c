@@ -20,10 +20,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +42,11 @@ struct request {
 };
 
 struct publisher {
-    struct publisher_deps deps; /* fixed after start */
-    pthread_t thread;           /* fixed after start */
-    bool started;               /* owned by the caller of start/stop */
-    pthread_mutex_t mtx;
-    pthread_cond_t cond;         /* CLOCK_MONOTONIC */
-    struct request *head, *tail; /* guarded by mtx */
-    size_t queued_events;        /* guarded by mtx */
-    bool stopping;               /* guarded by mtx */
-    int64_t deadline_ms;         /* guarded by mtx: drain deadline once stopping */
+    struct publisher_deps deps;  /* fixed after start */
+    struct worker *worker;       /* fixed after start: its mutex guards the queue */
+    struct request *head, *tail; /* guarded by the worker's mutex */
+    size_t queued_events;        /* guarded by the worker's mutex */
+    int64_t deadline_ms;         /* guarded by the worker's mutex: drain deadline once stopping */
     int64_t backoff_ms;          /* owned by publisher thread */
     size_t last_batch_events;    /* owned by publisher thread: the last commit's size */
 };
@@ -60,12 +55,7 @@ struct publisher *publisher_new(const struct publisher_deps *deps)
 {
     struct publisher *p = xcalloc(1, sizeof *p);
     p->deps = *deps;
-    PTOK(pthread_mutex_init(&p->mtx, NULL));
-    pthread_condattr_t attr;
-    PTOK(pthread_condattr_init(&attr));
-    PTOK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    PTOK(pthread_cond_init(&p->cond, &attr));
-    PTOK(pthread_condattr_destroy(&attr));
+    p->worker = worker_new("publisher", NULL, NULL);
     return p;
 }
 
@@ -73,8 +63,8 @@ enum publish_submit publisher_submit(struct publisher *p, struct publish_list *e
                                      publish_done_fn done, void *arg)
 {
     enum publish_submit r = PUBLISH_QUEUED;
-    PTOK(pthread_mutex_lock(&p->mtx));
-    if (p->stopping) {
+    worker_lock(p->worker);
+    if (worker_stopping(p->worker)) {
         r = PUBLISH_STOPPED;
     } else if (p->queued_events && p->queued_events + events->n > p->deps.max_queued_events) {
         r = PUBLISH_FULL; /* an empty queue takes any one request: bodies are bounded */
@@ -91,16 +81,16 @@ enum publish_submit publisher_submit(struct publisher *p, struct publish_list *e
             p->head = q;
         p->tail = q;
         p->queued_events += q->list.n;
-        PTOK(pthread_cond_signal(&p->cond));
+        worker_signal(p->worker);
     }
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    worker_unlock(p->worker);
     return r;
 }
 
 /* Takes whole requests from the head, up to the batch size (at least one). */
 static struct request *take_batch(struct publisher *p)
 {
-    PTOK(pthread_mutex_lock(&p->mtx));
+    worker_lock(p->worker);
     struct request *first = p->head, *last = NULL;
     size_t events = 0;
     for (struct request *q = p->head; q; q = q->next) {
@@ -116,7 +106,7 @@ static struct request *take_batch(struct publisher *p)
         last->next = NULL;
         p->queued_events -= events;
     }
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    worker_unlock(p->worker);
     return last ? first : NULL;
 }
 
@@ -131,13 +121,13 @@ static void put_back(struct publisher *p, struct request *batch)
         last = last->next;
         events += last->list.n;
     }
-    PTOK(pthread_mutex_lock(&p->mtx));
+    worker_lock(p->worker);
     last->next = p->head;
     p->head = batch;
     if (!p->tail)
         p->tail = last;
     p->queued_events += events;
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    worker_unlock(p->worker);
 }
 
 static void answer(struct publisher *p, struct request *q, enum publish_outcome outcome)
@@ -200,7 +190,7 @@ static int64_t publish_one_by_one(struct publisher *p, struct request *batch)
 static void give_up_stale(struct publisher *p, int64_t now)
 {
     for (;;) {
-        PTOK(pthread_mutex_lock(&p->mtx));
+        worker_lock(p->worker);
         struct request *q = p->head;
         if (q && now - q->queued_ms >= p->deps.give_up_ms) {
             p->head = q->next;
@@ -211,7 +201,7 @@ static void give_up_stale(struct publisher *p, int64_t now)
         } else {
             q = NULL;
         }
-        PTOK(pthread_mutex_unlock(&p->mtx));
+        worker_unlock(p->worker);
         if (!q)
             return;
         answer(p, q, PUBLISH_UNAVAILABLE);
@@ -253,21 +243,19 @@ int64_t publisher_flush_once(struct publisher *p)
  * either drained or past the drain deadline. */
 static bool wait_for_work(struct publisher *p, int64_t wait_ms)
 {
-    PTOK(pthread_mutex_lock(&p->mtx));
-    if (p->stopping && wait_ms > p->deadline_ms - clock_now_ms(p->deps.clock))
+    worker_lock(p->worker);
+    bool stopping = worker_stopping(p->worker);
+    if (stopping && wait_ms > p->deadline_ms - clock_now_ms(p->deps.clock))
         wait_ms = p->deadline_ms - clock_now_ms(p->deps.clock);
     if (wait_ms > 0) {
         /* A backoff: new requests do not cut it short (they would hammer a
          * database that is down), the start of a drain does. */
         struct timespec ts = clock_monotonic_deadline(wait_ms);
-        bool was_stopping = p->stopping;
-        for (int rc = 0; rc != ETIMEDOUT && p->stopping == was_stopping;) {
-            rc = pthread_cond_timedwait(&p->cond, &p->mtx, &ts);
-            PTOK(rc == ETIMEDOUT ? 0 : rc);
-        }
+        while (worker_stopping(p->worker) == stopping && worker_cond_wait(p->worker, &ts))
+            ;
     }
-    while (!p->head && !p->stopping)
-        PTOK(pthread_cond_wait(&p->cond, &p->mtx));
+    while (!p->head && !worker_stopping(p->worker))
+        worker_cond_wait(p->worker, NULL);
     /* The clients a commit answered send their next requests at about the
      * same time, but not at the same instant: taking only what is queued the
      * moment the commit returns ran batches of ~2 events with 16 clients. So
@@ -275,14 +263,13 @@ static bool wait_for_work(struct publisher *p, int64_t wait_ms)
      * client (a last batch of one event) never waits. */
     if (wait_ms <= 0 && p->last_batch_events > 1 && p->queued_events < p->last_batch_events) {
         struct timespec ts = clock_monotonic_deadline_us(LINGER_US);
-        int rc = 0;
-        while (rc != ETIMEDOUT && !p->stopping && p->queued_events < p->last_batch_events) {
-            rc = pthread_cond_timedwait(&p->cond, &p->mtx, &ts);
-            PTOK(rc == ETIMEDOUT ? 0 : rc);
-        }
+        while (!worker_stopping(p->worker) && p->queued_events < p->last_batch_events &&
+               worker_cond_wait(p->worker, &ts))
+            ;
     }
-    bool go_on = p->head && (!p->stopping || clock_now_ms(p->deps.clock) < p->deadline_ms);
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    bool go_on =
+        p->head && (!worker_stopping(p->worker) || clock_now_ms(p->deps.clock) < p->deadline_ms);
+    worker_unlock(p->worker);
     return go_on;
 }
 
@@ -297,35 +284,26 @@ static void *run(void *arg)
 
 int publisher_start(struct publisher *p)
 {
-    if (pthread_create(&p->thread, NULL, run, p) != 0) {
-        log_error("publisher", "could not start thread");
-        return -1;
-    }
-    p->started = true;
-    return 0;
+    return worker_start(p->worker, run, p);
 }
 
 void publisher_stop(struct publisher *p, int64_t deadline_ms)
 {
     if (!p)
         return;
-    PTOK(pthread_mutex_lock(&p->mtx));
-    if (!p->stopping) {
-        p->stopping = true;
+    /* Set before the flag, so the thread never sees a stop without its
+     * deadline; a second stop keeps the first one's. */
+    worker_lock(p->worker);
+    if (!worker_stopping(p->worker))
         p->deadline_ms = deadline_ms;
-    }
-    PTOK(pthread_cond_broadcast(&p->cond));
-    PTOK(pthread_mutex_unlock(&p->mtx));
-    if (p->started) {
-        PTOK(pthread_join(p->thread, NULL));
-        p->started = false;
-    }
+    worker_unlock(p->worker);
+    worker_stop(p->worker);
     /* Whatever the deadline left behind is answered, never dropped. */
-    PTOK(pthread_mutex_lock(&p->mtx));
+    worker_lock(p->worker);
     struct request *rest = p->head;
     p->head = p->tail = NULL;
     p->queued_events = 0;
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    worker_unlock(p->worker);
     if (rest)
         log_warn("publisher", "drain deadline passed with publish requests unanswered");
     answer_all(p, rest, PUBLISH_UNAVAILABLE);
@@ -336,16 +314,15 @@ void publisher_free(struct publisher *p)
     if (!p)
         return;
     publisher_stop(p, 0);
-    PTOK(pthread_cond_destroy(&p->cond));
-    PTOK(pthread_mutex_destroy(&p->mtx));
+    worker_free(p->worker);
     free(p);
 }
 
 size_t publisher_queued_events(struct publisher *p)
 {
-    PTOK(pthread_mutex_lock(&p->mtx));
+    worker_lock(p->worker);
     size_t n = p->queued_events;
-    PTOK(pthread_mutex_unlock(&p->mtx));
+    worker_unlock(p->worker);
     return n;
 }
 
