@@ -3,10 +3,12 @@
  * its own. Publishers insert into sse.outbox; the one instance holding the
  * advisory lock moves committed outbox rows into sse.events, whole
  * transactions at a time, with consecutive positions, one batch per
- * transaction, and NOTIFYs "sse#events" when a batch commits (docs/DESIGN.md, The delivery
- * guarantee). While busy it polls back to back; only when idle does it sleep and ask publishers to
- * wake it ("sse#wake"), so concurrent publishers do not serialize on NOTIFY's commit lock. Every
- * instance also upserts its row in sse.gateways; the leader prunes retention and stale fleet rows.
+ * transaction, and NOTIFYs "sse#events" when a batch commits (docs/DESIGN.md,
+ * The delivery guarantee). While busy it polls back to back; only when idle
+ * does it sleep and ask publishers to wake it ("sse#wake"), so concurrent
+ * publishers do not serialize on NOTIFY's commit lock. Every instance also
+ * upserts its row in sse.gateways; the leader prunes retention and stale
+ * fleet rows. The database is behind a leader_store_ops.
  */
 #ifndef SSE_SEQUENCER_H
 #define SSE_SEQUENCER_H
@@ -17,8 +19,22 @@
 struct sequencer;
 struct metrics;
 struct clock_ops;
+struct leader_store_ops;
+
+/* The step's cadences (ms) and thresholds. */
+#define SEQUENCER_IDLE_POLL_MS       100  /* an idle leader's backup poll */
+#define SEQUENCER_TRY_LOCK_MS        500  /* a follower's tries for the lock */
+#define SEQUENCER_RETENTION_EVERY_MS 5000 /* the leader prunes */
+#define SEQUENCER_LAG_EVERY_MS       1000 /* the leader samples the outbox lag */
+#define SEQUENCER_BACKOFF_MIN_MS     100  /* reconnect after a loss; doubled per failed connect */
+#define SEQUENCER_BACKOFF_MAX_MS     5000
+#define SEQUENCER_VACUUM_EVERY_ROWS  2000 /* rows moved between two vacuums of the outbox */
+#define SEQUENCER_VACUUM_MIN_MS      250  /* and at least this long */
 
 struct sequencer_deps {
+    /* The database; NULL for a leader_store_pg over conninfo, which the
+     * sequencer owns. */
+    const struct leader_store_ops *store;
     const char *conninfo;
     const char *instance_id;
     struct metrics *metrics;
@@ -45,8 +61,12 @@ bool sequencer_is_leader(struct sequencer *s);
 bool sequencer_db_ok(struct sequencer *s);
 
 /* The step: (re)connects, tries or keeps leadership, sequences one batch,
- * does due housekeeping. Returns how long to wait (ms) before the next step;
- * the wait ends early on a "sse#wake" notification. Sequencer thread or tests. */
+ * does due housekeeping. Returns how long to wait (ms) before the next step.
+ * Sequencer thread or tests (with no thread started). */
 int64_t sequencer_step(struct sequencer *s);
+/* Waits up to ms, ending early on a notification ("sse#wake": a follower
+ * then tries the lock at its next step), a drain or a stop. Sequencer
+ * thread or tests. */
+void sequencer_wait(struct sequencer *s, int64_t ms);
 
 #endif
