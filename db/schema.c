@@ -15,6 +15,7 @@
 #include "db/schema.h"
 #include "common/log.h"
 #include "common/pg_ops.h"
+#include "common/pg_text.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -30,20 +31,30 @@
 
 extern const char schema_sql[];
 
+/* Logs "what: why" as an error, with libpq's multi-line why on one line. */
+static void log_pg(const char *what, const char *why)
+{
+    char *line = pg_text_one_line(why);
+    log_error("schema", "%s: %s", what, line);
+    free(line);
+}
+
 /* Server notices (the schema's own warnings, say) as one log line each, not
  * libpq's raw multi-line print to stderr. */
 static void log_notice(void *arg, const PGresult *r)
 {
     (void)arg;
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    log_warn("schema", "%s", msg ? msg : "(a notice without a message)");
+    char *line = pg_text_one_line(msg ? msg : "(a notice without a message)");
+    log_warn("schema", "%s", line);
+    free(line);
 }
 
 static PGconn *open_db(const char *conninfo)
 {
     PGconn *c = pg_connect_named(conninfo, "sse-gateway-migrate");
     if (PQstatus(c) != CONNECTION_OK) {
-        log_error("schema", "could not connect: %s", PQerrorMessage(c));
+        log_pg("could not connect", PQerrorMessage(c));
         PQfinish(c);
         return NULL;
     }
@@ -65,7 +76,7 @@ static enum outcome run(PGconn *c, const char *sql, int n, const char *const *pa
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         o = state && strcmp(state, "55P03") == 0 ? LOCK_TIMEOUT : FAILED;
         if (o == FAILED)
-            log_error("schema", "migration failed: %s", PQresultErrorMessage(r));
+            log_pg("migration failed", PQresultErrorMessage(r));
     }
     if (out && o == OK)
         *out = r;
@@ -214,7 +225,7 @@ int schema_status(const char *conninfo, FILE *out)
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == 0; i++) {
         PGresult *r = PQexec(c, sections[i].sql);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            log_error("schema", "status failed (is the schema installed?): %s", PQerrorMessage(c));
+            log_pg("status failed (is the schema installed?)", PQerrorMessage(c));
             rc = -1;
         } else {
             fprintf(out, "%s%s:\n", i ? "\n" : "", sections[i].title);
