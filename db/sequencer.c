@@ -25,8 +25,8 @@
 #include "common/worker.h"
 #include "common/xalloc.h"
 #include "db/leader_store.h"
-#include "db/leader_store_pg.h"
 
+#include <assert.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -36,8 +36,6 @@
 struct sequencer {
     struct sequencer_deps deps;           /* fixed after start */
     const struct leader_store_ops *store; /* fixed after start */
-    struct leader_store_pg *own_pg;       /* fixed after start: NULL when deps.store is set */
-    struct leader_store_ops own_ops;      /* fixed after start: over own_pg */
     int64_t started_us;                   /* fixed after start */
     /* Stop and drain requests. The thread sleeps in poll() on its database
      * socket too (for "sse#wake"), which a condvar cannot watch, so the
@@ -68,12 +66,8 @@ struct sequencer *sequencer_new(const struct sequencer_deps *deps)
 {
     struct sequencer *s = xcalloc(1, sizeof *s);
     s->deps = *deps;
+    assert(deps->store && deps->metrics && deps->clock);
     s->store = deps->store;
-    if (!s->store) {
-        s->own_pg = leader_store_pg_new(deps->conninfo);
-        s->own_ops = leader_store_pg_ops(s->own_pg);
-        s->store = &s->own_ops;
-    }
     s->started_us = clock_wall_us(deps->clock);
     s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->wake_fd < 0)
@@ -316,7 +310,6 @@ void sequencer_free(struct sequencer *s)
         return;
     sequencer_stop(s);
     worker_free(s->worker);
-    leader_store_pg_free(s->own_pg);
     close(s->wake_fd);
     free(s);
 }

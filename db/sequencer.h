@@ -32,10 +32,7 @@ struct leader_store_ops;
 #define SEQUENCER_VACUUM_MIN_MS      250  /* and at least this long */
 
 struct sequencer_deps {
-    /* The database; NULL for a leader_store_pg over conninfo, which the
-     * sequencer owns. */
-    const struct leader_store_ops *store;
-    const char *conninfo;
+    const struct leader_store_ops *store; /* the database (leader_store_pg) */
     const char *instance_id;
     struct metrics *metrics;
     const struct clock_ops *clock;

@@ -12,6 +12,7 @@
 #include "common/pg_ops.h"
 #include "common/xalloc.h"
 #include "db/event_store_pg.h"
+#include "db/leader_store_pg.h"
 #include "db/publish_store_pg.h"
 #include "db/sequencer.h"
 #include "dispatch/dispatch_queue.h"
@@ -50,6 +51,8 @@ struct gateway {
     struct dispatcher *dispatcher;
     struct listener *listener;
     struct heartbeat *heartbeat;
+    struct leader_store_pg *leader_pg;
+    struct leader_store_ops leader_store;
     struct sequencer *sequencer;
     struct publish_store_pg *publish_pg;
     struct publish_store_ops publish_store;
@@ -204,8 +207,10 @@ struct gateway *gateway_new(const struct config *cfg)
         .interval_ms = cfg->heartbeat_ms,
         .idle_timeout_ms = cfg->idle_timeout_ms,
     });
+    g->leader_pg = leader_store_pg_new(cfg->database_url);
+    g->leader_store = leader_store_pg_ops(g->leader_pg);
     g->sequencer = sequencer_new(&(struct sequencer_deps){
-        .conninfo = cfg->database_url,
+        .store = &g->leader_store,
         .instance_id = g->instance_id,
         .metrics = &g->metrics,
         .clock = &system_clock,
@@ -318,6 +323,7 @@ void gateway_free(struct gateway *g)
     dispatcher_free(g->dispatcher);
     listener_free(g->listener);
     sequencer_free(g->sequencer);
+    leader_store_pg_free(g->leader_pg);
     publisher_free(g->publisher);
     publish_store_pg_free(g->publish_pg);
     dispatch_queue_free(g->queue);
