@@ -8,8 +8,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: setup.sh BUILD_DIR [cmake args...]}
 shift
 
-packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-  libmicrohttpd-dev libevent-dev libcjson-dev libjwt-dev libpq-dev postgresql chromium)
+# What the gateway needs to build; the Dockerfile's build stage installs this
+# same list (a test compares them).
+build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libevent-dev libcjson-dev
+  libjwt-dev libpq-dev)
+# What the tests need besides: sanitizers and fuzzing, the database, the
+# browser, and the checks of the deployment files.
+test_packages=(clang libclang-rt-14-dev clang-format postgresql chromium python3-yaml)
+packages=("${build_packages[@]}" "${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -33,7 +39,9 @@ if [ ! -d "$here/tests/integration/node_modules/eventsource" ] ||
   touch "$here/tests/integration/node_modules"
 fi
 
-cmake -S "$here" -B "$here/$build" -DWERROR=ON "$@" >/dev/null
+# The Dockerfile configures with these same flags (a test compares them).
+cmake_flags=(-DWERROR=ON)
+cmake -S "$here" -B "$here/$build" "${cmake_flags[@]}" "$@" >/dev/null
 # A failed build fails here, even when an older binary is still in the folder.
 if ! cmake --build "$here/$build" -j"$(nproc)" >"$here/$build/build.log" 2>&1; then
   grep -E "error|Error" "$here/$build/build.log" >&2 || tail -n 30 "$here/$build/build.log" >&2
