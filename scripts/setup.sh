@@ -13,8 +13,10 @@ shift
 build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libevent-dev libcjson-dev
   libjwt-dev libpq-dev)
 # What the tests need besides: sanitizers and fuzzing, the database, the
-# browser, and the checks of the deployment files.
-test_packages=(clang libclang-rt-14-dev clang-format postgresql chromium python3-yaml)
+# browser, the proxies of deploy/ with a throwaway CA (openssl) that the
+# browser trusts (certutil), and the checks of the deployment files.
+test_packages=(clang libclang-rt-14-dev clang-format postgresql chromium nginx haproxy openssl
+  libnss3-tools python3-yaml)
 packages=("${build_packages[@]}" "${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@
 // "N passed, N failed" and a non-zero exit on failure.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -242,3 +243,77 @@ export async function run() {
   process.exit(failed ? 1 : 0);
 }
 process.on('SIGINT', async () => { await runCleanups(); process.exit(130); });
+
+// --- TLS edge helpers (edge_*.test.mjs) ---
+
+// A throwaway certificate authority and a server certificate for 127.0.0.1
+// and localhost, made with openssl in a fresh folder removed at exit. Returns
+// the paths {dir, ca, cert, key, bundle}; bundle is cert then key in one PEM.
+export function makeTestCa() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-it-tls-'));
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const f = (name) => path.join(dir, name);
+  const ssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=sse-gateway test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ssl('req', '-new', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  fs.writeFileSync(f('server.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
+    'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext'));
+  fs.writeFileSync(f('server.pem'), fs.readFileSync(f('server.crt'), 'utf8') + fs.readFileSync(f('server.key'), 'utf8'));
+  fs.chmodSync(dir, 0o755);
+  return { dir, ca: f('ca.pem'), cert: f('server.crt'), key: f('server.key'), bundle: f('server.pem') };
+}
+
+// A shipped config file with only some lines changed: each rule is
+// [regex (global), replacement (string or function), expected match count].
+// A rule matching another number of times throws, so a config that drifts
+// from what the test expects fails the test instead of being tested halfway.
+export function rewriteConfig(text, rules) {
+  for (const [re, replacement, count] of rules) {
+    const n = (text.match(re) || []).length;
+    if (n !== count) throw new Error(`config rewrite: ${re} matched ${n} times, expected ${count}`);
+    text = text.replace(re, replacement);
+  }
+  return text;
+}
+
+// Debian's headless Chromium for playwright-core; with caFile, the browser
+// trusts that CA through a private NSS database (its HOME is a fresh folder),
+// the same trust path as a CA installed on a desktop. Closed at exit.
+export async function launchChromium({ caFile } = {}) {
+  const { chromium } = await import('playwright-core');
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-it-home-'));
+  onCleanup(() => fs.rmSync(home, { recursive: true, force: true }));
+  if (caFile) {
+    const nssdb = `sql:${path.join(home, '.pki', 'nssdb')}`;
+    fs.mkdirSync(path.join(home, '.pki', 'nssdb'), { recursive: true });
+    execFileSync('certutil', ['-N', '-d', nssdb, '--empty-password'], { stdio: 'pipe' });
+    execFileSync('certutil', ['-A', '-d', nssdb, '-n', 'sse-gateway-test-ca', '-t', 'C,,', '-i', caFile], { stdio: 'pipe' });
+  }
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    env: { ...process.env, HOME: home },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  onCleanup(() => browser.close());
+  return browser;
+}
+
+// GET over HTTPS trusting caFile (HTTP/1.1): {status, body}, or throws.
+export function httpsGet(url, caFile) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca: fs.readFileSync(caFile), timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,62 @@
+// The shipped haproxy config (deploy/haproxy/haproxy.cfg), changed only in
+// its addresses, ports and paths, in front of two real gateways: TLS with a
+// throwaway CA that headless Chromium trusts, ten pages of one origin over
+// HTTP/2 that all receive every event, then a drain of one gateway under
+// load: haproxy takes it out on its /readyz 503, and nothing is lost or
+// repeated.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assert, freePort, httpsGet, launchChromium, makeTestCa, onCleanup, rewriteConfig, run, startPostgres, test, waitFor } from './lib/harness.mjs';
+import { drainUnderLoad, openPages, pageState, startFleet, startProxy, tenPagesOverHttp2 } from './lib/edge.mjs';
+
+const shipped = fs.readFileSync(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url), 'utf8');
+const db = await startPostgres();
+const tls = makeTestCa();
+const fleet = await startFleet(db);
+const port = await freePort();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-it-haproxy-'));
+onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const servers = [...fleet];
+const conf = rewriteConfig(shipped, [
+  [/^(\s*)stats socket \S+ /gm, `$1stats socket ${dir}/admin.sock `, 1],
+  [/^(\s*)bind :443 ssl crt \S+ /gm, `$1bind 127.0.0.1:${port} ssl crt ${tls.bundle} `, 1],
+  [/^(\s*server gw\d+) 10\.0\.0\.\d+:8080 check port 9090$/gm,
+    (_, head) => { const gw = servers.shift(); return `${head} 127.0.0.1:${gw.port} check port ${gw.adminPort}`; }, 2],
+]);
+fs.writeFileSync(path.join(dir, 'haproxy.cfg'), conf);
+const haproxy = startProxy('haproxy', 'haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')]);
+const origin = `https://127.0.0.1:${port}`;
+await waitFor(async () => (await httpsGet(origin + '/readyz', tls.ca)).status === 200, 10000, 'haproxy serving /readyz over TLS');
+const browser = await launchChromium({ caFile: tls.ca });
+let pages;
+
+test('10 EventSources of one origin over HTTP/2 through haproxy all receive every event', async () => {
+  pages = await openPages(browser, origin);
+  await tenPagesOverHttp2({ db, fleet, pages });
+});
+
+test('a drain behind haproxy: out on /readyz, every page gets every event exactly once', async () => {
+  const { victim } = await drainUnderLoad({ db, fleet, pages });
+  const name = `sse_gateway/gw${fleet.indexOf(victim) + 1}`;
+  const down = new RegExp(`Server ${name} is DOWN, reason: Layer7 wrong status, code: 503`);
+  assert(down.test(haproxy.log()), `haproxy took ${name} out on its /readyz 503:\n${haproxy.log().slice(-3000)}`);
+  // haproxy logs a request when it ends: close the pages so that every
+  // subscription (one per open the pages saw) is in its log.
+  const opens = (await Promise.all(pages.map(pageState))).reduce((n, s) => n + s.opens, 0);
+  const closing = Date.now();
+  await pages[0].context().close();
+  const events = () => haproxy.log().split('\n').filter((l) => / "GET \S*\/events\?/.test(l));
+  await waitFor(() => events().length >= opens, 20000, `the ${opens} subscriptions in haproxy's log`)
+    .catch((e) => { throw new Error(`${e.message}; it has:\n${haproxy.log().split('\n').slice(-60).join('\n')}`); });
+  console.log(`  (log complete ${Date.now() - closing} ms after closing the pages)`);
+  const lines = events();
+  const notH2 = lines.filter((l) => !l.includes(' HTTP/2.0"'));
+  assert(notH2.length === 0, `every subscription came over HTTP/2:\n${notH2.join('\n')}`);
+  const onVictim = lines.filter((l) => l.includes(` ${name} `)).length;
+  console.log(`  haproxy: ${lines.length} subscriptions, ${onVictim} on the drained instance ` +
+    `(${onVictim - 5 > 0 ? onVictim - 5 : 0} beyond its first pages); it was marked down on /readyz 503`);
+});
+
+await run();
