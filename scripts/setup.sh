@@ -16,7 +16,7 @@ build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libevent-dev 
 # browser, the proxies of deploy/ with a throwaway CA (openssl) that the
 # browser trusts (certutil), and the checks of the deployment files.
 test_packages=(clang libclang-rt-14-dev clang-format postgresql chromium nginx haproxy openssl
-  libnss3-tools python3-yaml)
+  libnss3-tools systemd python3-yaml)
 packages=("${build_packages[@]}" "${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
