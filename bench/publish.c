@@ -17,22 +17,16 @@
  * random order. One JSON line on standard output at the end.
  */
 #include "bench_util.h"
+#include "http_post.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 enum mode { MODE_SQL, MODE_HTTP, MODE_NCHAN };
 
@@ -50,11 +44,11 @@ struct publisher {
     int index;
     int *streams; /* the streams this publisher owns */
     int stream_count;
-    uint64_t events, errors, retries, requests;
+    uint64_t events, errors;
     int64_t first_send_us, last_ack_us;
     uint32_t *ack_us; /* one per request */
     size_t acks;
-    int fd; /* http and nchan */
+    struct http_conn http; /* http and nchan */
     PGconn *pg;
 };
 
@@ -78,127 +72,6 @@ static int format_data(char *buf, size_t cap, int seq)
     return n;
 }
 
-/* ------------------------------------------------------------ HTTP */
-
-static int http_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 30};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in to = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)opt.port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* Reads one response (Content-Length or chunked body); returns the status
- * or 0 when the connection failed. */
-static int http_response(int fd)
-{
-    char buf[16384];
-    size_t len = 0;
-    char *end = NULL;
-    while (!end) {
-        if (len == sizeof buf - 1)
-            return 0;
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            return 0;
-        len += (size_t)n;
-        buf[len] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        return 0;
-    size_t head = (size_t)(end + 4 - buf);
-    const char *cl = strcasestr(buf, "\r\ncontent-length:");
-    if (cl && cl < end) {
-        size_t want = head + strtoul(cl + 17, NULL, 10);
-        while (len < want) {
-            char sink[16384];
-            size_t room = want - len < sizeof sink ? want - len : sizeof sink;
-            ssize_t n = read(fd, sink, room);
-            if (n <= 0)
-                return 0;
-            len += (size_t)n;
-        }
-        return status;
-    }
-    const char *te = strcasestr(buf, "\r\ntransfer-encoding:");
-    if (te && te < end) {
-        /* Small chunked bodies only: read until the last chunk. */
-        for (;;) {
-            buf[len] = '\0';
-            if (strstr(buf + head, "0\r\n\r\n"))
-                return status;
-            if (len == sizeof buf - 1)
-                return 0;
-            ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-            if (n <= 0)
-                return 0;
-            len += (size_t)n;
-        }
-    }
-    return status;
-}
-
-/* One request with retries on 503 and on a lost connection. Returns the
- * final status (2xx on success). */
-static int http_request(struct publisher *p, const char *path, const char *type, const char *body,
-                        size_t body_len)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     path, opt.port, type, body_len);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        if (p->fd < 0 && (p->fd = http_connect()) < 0) {
-            p->retries++;
-            usleep(20000);
-            continue;
-        }
-        p->requests++;
-        int status = 0;
-        if (write_all(p->fd, head, (size_t)n) && write_all(p->fd, body, body_len))
-            status = http_response(p->fd);
-        if (status == 503 || status == 0) {
-            if (status == 0) {
-                close(p->fd);
-                p->fd = -1;
-            }
-            p->retries++;
-            usleep(10000);
-            continue;
-        }
-        return status;
-    }
-    return 0;
-}
-
 /* JSON string body for data that is digits, spaces and dots only. */
 static bool publish_http(struct publisher *p, const int *streams, const int *seqs, int count)
 {
@@ -210,7 +83,7 @@ static bool publish_http(struct publisher *p, const int *streams, const int *seq
             int n = format_data(data, sizeof data, seqs[i]);
             char path[64];
             snprintf(path, sizeof path, "/pub/s%d", streams[i]);
-            int status = http_request(p, path, "text/plain", data, (size_t)n);
+            int status = http_post(&p->http, path, "text/plain", data, (size_t)n);
             if (status < 200 || status > 299)
                 return false;
         }
@@ -228,7 +101,7 @@ static bool publish_http(struct publisher *p, const int *streams, const int *seq
     }
     if (count > 1)
         body[len++] = ']';
-    int status = http_request(p, "/publish", "application/json", body, len);
+    int status = http_post(&p->http, "/publish", "application/json", body, len);
     return status == 201;
 }
 
@@ -277,7 +150,7 @@ static void shuffle(int *v, int n, unsigned *seed)
 static void *publisher_main(void *arg)
 {
     struct publisher *p = arg;
-    p->fd = -1;
+    p->http = (struct http_conn){.fd = -1, .port = opt.port};
     if (opt.mode == MODE_SQL) {
         p->pg = PQconnectdb(opt.conninfo);
         if (PQstatus(p->pg) != CONNECTION_OK)
@@ -333,8 +206,7 @@ static void *publisher_main(void *arg)
     free(batch_seqs);
     if (p->pg)
         PQfinish(p->pg);
-    if (p->fd >= 0)
-        close(p->fd);
+    http_close(&p->http);
     return NULL;
 }
 
@@ -439,8 +311,8 @@ int main(int argc, char **argv)
         struct publisher *p = &pubs[k];
         events += p->events;
         errors += p->errors;
-        retries += p->retries;
-        requests += p->requests;
+        retries += p->http.retries;
+        requests += p->http.requests;
         if (p->first_send_us && (!first || p->first_send_us < first))
             first = p->first_send_us;
         if (p->last_ack_us > last)
