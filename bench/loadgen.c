@@ -16,6 +16,11 @@
  * Standard input: "drop" closes every connection, "reconnect" opens them
  * again with Last-Event-ID, "report" prints the figures, "quit" prints them
  * and exits. The run ends by itself after --timeout seconds.
+ *
+ * --events-out FILE: at exit, one line per event (stream and sequence number)
+ * that arrived: "<stream> <seq> <publish time> <receipts> <first> <last>
+ * <mean receipt time>", times in µs since the epoch, for the durable path's
+ * breakdown.
  */
 #include "bench_util.h"
 
@@ -76,9 +81,16 @@ struct histogram {
     uint32_t bucket[BUCKETS];
 };
 
+/* One event's receipts over every connection, for --events-out. */
+struct event_cell {
+    int64_t sent_us, first_us, last_us;
+    uint64_t latency_sum_us;
+    uint32_t count;
+};
+
 static struct {
     int port;
-    const char *path_format;
+    const char *path_format, *events_out;
     int conns, streams, stream_base, sources, inflight, expect, timeout_s;
 } opt = {.path_format = "/events?stream=s%d",
          .conns = 1,
@@ -98,6 +110,7 @@ static struct conn *conns;
 static int epfd;
 static struct histogram latency;
 static struct histogram *per_seq; /* [1..expect] when expect <= PER_SEQ_MAX */
+static struct event_cell *cells;  /* [stream * expect + seq - 1], with --events-out */
 static int next_to_open;          /* connections below this index have been started this round */
 static int in_flight;             /* connecting or awaiting headers */
 static int64_t round_start_us;
@@ -159,6 +172,34 @@ static uint64_t expected_total(void)
 
 /* ------------------------------------------------------------ SSE events */
 
+static void cell_add(struct event_cell *e, int64_t sent_us, int64_t now, uint32_t lat)
+{
+    if (!e->count++) {
+        e->sent_us = sent_us;
+        e->first_us = now;
+    }
+    e->last_us = now;
+    e->latency_sum_us += lat;
+}
+
+static void write_events(void)
+{
+    FILE *f = fopen(opt.events_out, "w");
+    if (!f)
+        die("%s: cannot write", opt.events_out);
+    for (int st = 0; st < opt.streams; st++)
+        for (int seq = 1; seq <= opt.expect; seq++) {
+            const struct event_cell *e = &cells[(size_t)st * (size_t)opt.expect + (size_t)seq - 1];
+            if (e->count)
+                fprintf(f, "s%d %d %lld %u %lld %lld %lld\n", opt.stream_base + st, seq,
+                        (long long)e->sent_us, e->count, (long long)e->first_us,
+                        (long long)e->last_us,
+                        (long long)(e->sent_us + (int64_t)(e->latency_sum_us / e->count)));
+        }
+    if (fclose(f) != 0)
+        die("%s: cannot write", opt.events_out);
+}
+
 static void dispatch_event(struct conn *c)
 {
     if (c->gateway_event) {
@@ -185,6 +226,9 @@ static void dispatch_event(struct conn *c)
                 stat.distinct++;
                 if (opt.expect <= PER_SEQ_MAX)
                     sample_add(&per_seq[seq], lat);
+                if (cells)
+                    cell_add(&cells[(size_t)c->stream * (size_t)opt.expect + seq - 1], sent_us, now,
+                             lat);
             }
         } else {
             stat.unexpected++;
@@ -625,6 +669,8 @@ static void parse_args(int argc, char **argv)
             opt.expect = int_arg(a, v, 0);
         else if (!strcmp(a, "--timeout"))
             opt.timeout_s = int_arg(a, v, 1);
+        else if (!strcmp(a, "--events-out"))
+            opt.events_out = v;
         else
             die("unknown option %s", a);
     }
@@ -654,7 +700,12 @@ int main(int argc, char **argv)
     uint8_t *bitmaps = calloc((size_t)opt.conns, bitmap_bytes ? bitmap_bytes : 1);
     if (opt.expect <= PER_SEQ_MAX)
         per_seq = calloc((size_t)opt.expect + 1, sizeof *per_seq);
-    if (!conns || !bitmaps || (opt.expect <= PER_SEQ_MAX && !per_seq))
+    if (opt.events_out) {
+        if ((uint64_t)opt.streams * (uint64_t)opt.expect > 10000000)
+            die("--events-out: at most 10 million events (streams x expect)");
+        cells = calloc((size_t)opt.streams * (size_t)opt.expect + 1, sizeof *cells);
+    }
+    if (!conns || !bitmaps || (opt.expect <= PER_SEQ_MAX && !per_seq) || (opt.events_out && !cells))
         die("out of memory");
     for (int i = 0; i < opt.conns; i++) {
         conns[i].fd = -1;
@@ -699,9 +750,12 @@ int main(int argc, char **argv)
         print_complete_if_done();
     }
     report();
+    if (cells)
+        write_events();
     for (int i = 0; i < opt.conns; i++)
         if (conns[i].fd >= 0)
             conn_close(&conns[i], CLOSED);
+    free(cells);
     free(bitmaps);
     free(conns);
     free(per_seq);
