@@ -1,5 +1,5 @@
 /*
- * bench_util: the few helpers both benchmark drivers need: clocks in µs,
+ * bench_util: the few helpers the benchmark's drivers share: clocks in µs,
  * a fatal error with the tool's name, and a bounded integer option.
  */
 #ifndef SSE_BENCH_UTIL_H
