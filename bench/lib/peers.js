@@ -1,5 +1,6 @@
 // The processes a scenario drives: the two servers under test (the gateway
-// and nginx + Nchan), the load generator and the publisher. Each is started pinned to its role's cores, tracked by
+// and nginx + Nchan), the load generator, the publisher and the probe (an
+// outside LISTENer). Each is started pinned to its role's cores, tracked by
 // PID and recorded for provenance.
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('child_process');
@@ -124,6 +125,10 @@ class Gateway {
   publishArgs() {
     return ['--mode', 'sql', '--conninfo', db.url];
   }
+  // The same fan-out without the durable path: sse.notify, no sequencing.
+  ephemeralArgs() {
+    return ['--mode', 'notify', '--conninfo', db.url];
+  }
   async stop() {
     for (const p of this.procs) p.kill('SIGTERM');
     for (const p of this.procs) {
@@ -202,6 +207,9 @@ class Nchan {
   publishArgs() {
     return ['--mode', 'nchan', '--port', String(NCHAN_PORT)];
   }
+  ephemeralArgs() {
+    return this.publishArgs(); // Nchan has no durable path to leave out
+  }
   async stop() {
     const pids = this.pids();
     try {
@@ -223,6 +231,7 @@ class Loadgen {
     if (opts.sources) args.push('--sources', String(opts.sources));
     if (opts.streamBase) args.push('--stream-base', String(opts.streamBase));
     if (opts.inflight) args.push('--inflight', String(opts.inflight));
+    if (opts.eventsOut) args.push('--events-out', opts.eventsOut);
     this.proc = start('client', 'loadgen', tools.loadgen, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.lines = [];
     this.waiters = [];
@@ -288,6 +297,8 @@ function publish(server, opts) {
   if (opts.shuffle) args.push('--shuffle');
   if (opts.batch) args.push('--batch', String(opts.batch));
   if (opts.firstSeq) args.push('--first-seq', String(opts.firstSeq));
+  if (opts.durationS) args.push('--duration', String(opts.durationS));
+  if (opts.log) args.push('--log', opts.log);
   return new Promise((resolve, reject) => {
     const p = start('client', 'publish', tools.publish, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -305,4 +316,30 @@ function publish(server, opts) {
   });
 }
 
-module.exports = { db, GW_PORT, NCHAN_PORT, sleep, until, cpuSeconds, pssKiB, Gateway, Nchan, Loadgen, publish };
+// The outside LISTENer: when each NOTIFY on the given channels reached a
+// listener. stop() resolves with [{ us, channel, payload }] in arrival order.
+class Probe {
+  constructor(channels, timeoutS) {
+    const args = ['--conninfo', db.url, '--timeout', String(timeoutS)];
+    for (const c of channels) args.push('--channel', c);
+    this.proc = start('client', 'probe', tools.probe, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.out = '';
+    this.proc.stdout.on('data', (c) => (this.out += c));
+  }
+  async listening() {
+    await until('the probe to listen', () => this.out.startsWith('listening\n') || this.proc.exitCode !== null, 10000);
+    if (this.proc.exitCode !== null) throw new Error(`probe exited (${this.proc.exitCode})`);
+    record('probe', [this.proc.pid]);
+  }
+  async stop() {
+    if (this.proc.exitCode === null) this.proc.stdin.end('quit\n');
+    await Promise.race([this.proc.exited, sleep(5000)]);
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    return this.out.split('\n').slice(1).filter(Boolean).map((l) => {
+      const [us, channel, ...payload] = l.split(' ');
+      return { us: Number(us), channel, payload: payload.join(' ') };
+    });
+  }
+}
+
+module.exports = { db, GW_PORT, NCHAN_PORT, sleep, until, cpuSeconds, pssKiB, Gateway, Nchan, Loadgen, publish, Probe };

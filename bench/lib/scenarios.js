@@ -1,18 +1,27 @@
 // The scenarios of bench/run (docs/BENCHMARKS.md describes each). A scenario
-// has variants; a variant maps each peer it runs ('gateway', 'nchan') to a
-// function that runs it once and returns its figures; `rows` name the
-// figures shown, with the target's direction and bound.
+// has variants; a variant maps each peer it runs ('gateway', 'nchan', or
+// 'postgres' for the ceiling) to a function that runs it once and returns its
+// figures; `rows` name the figures shown, with the target's direction and
+// bound; `table` says which table shows them.
 'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
 const host = require('./host');
-const { sleep, until, cpuSeconds, pssKiB, Gateway, Nchan, Loadgen, publish, NCHAN_PORT, GW_PORT } = require('./peers');
+const { db, sleep, until, cpuSeconds, pssKiB, Gateway, Nchan, Loadgen, publish, Probe, NCHAN_PORT, GW_PORT } = require('./peers');
 
-const { log } = host;
+const { RUN, tools, psql, log } = host;
+const CEILING_S = Number(process.env.BENCH_CEILING_S || 10);
 
 const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const percentile = (xs, p) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))] : NaN;
 };
 
 const scenarios = {};
@@ -113,17 +122,30 @@ scenarios.s2 = {
   ],
 };
 
+// S3 and S7 publish durably through sse.publish; their ephemeral twins S3e
+// and S7e publish the same events through sse.notify: the same fan-out with
+// no outbox and no sequencing, so the fan-out is measured apart from the
+// database. Nchan runs the same load in both.
+const oneToMany = (ephemeral) => async (server) => {
+  const { rep } = await delivery(server, { conns: 10000, streams: 1, rounds: 5, rate: 1,
+    pubMode: ephemeral ? server.ephemeralArgs() : undefined });
+  return { last_ms: median(rep.seq_max_us) / 1000, p50_ms: median(rep.seq_p50_us) / 1000, lost: rep.lost + rep.dup };
+};
+const oneToManyRows = (ratio) => [
+  { key: 'last_ms', label: 'publish to last receipt (ms)', target: { ratio_max: ratio } },
+  { key: 'p50_ms', label: 'publish to median receipt (ms)', target: ratio === 1 ? { ratio_max: 1 } : undefined },
+  { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
+];
+
 scenarios.s3 = {
   title: 'S3 one event to 10k idle subscribers (5 events, 1 s apart)',
-  run: async (server) => {
-    const { rep } = await delivery(server, { conns: 10000, streams: 1, rounds: 5, rate: 1 });
-    return { last_ms: median(rep.seq_max_us) / 1000, p50_ms: median(rep.seq_p50_us) / 1000, lost: rep.lost + rep.dup };
-  },
-  rows: [
-    { key: 'last_ms', label: 'publish to last receipt (ms)', target: { ratio_max: 0.5 } },
-    { key: 'p50_ms', label: 'publish to median receipt (ms)' },
-    { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
-  ],
+  run: oneToMany(false),
+  rows: oneToManyRows(0.5),
+};
+scenarios.s3e = {
+  title: 'S3e S3 published ephemerally (sse.notify: no outbox, no sequencing)',
+  run: oneToMany(true),
+  rows: oneToManyRows(1),
 };
 
 scenarios.s4 = {
@@ -204,16 +226,177 @@ scenarios.s6 = {
   ],
 };
 
+const lightLoad = (ephemeral) => async (server) => {
+  const { rep } = await delivery(server, { conns: 1000, streams: 1, rounds: 10, rate: 1,
+    pubMode: ephemeral ? server.ephemeralArgs() : undefined });
+  return { p50_ms: rep.p50_us / 1000, p99_ms: rep.p99_us / 1000, max_ms: rep.max_us / 1000, lost: rep.lost + rep.dup };
+};
+
 scenarios.s7 = {
   title: 'S7 light load: 1 event/s to 1k subscribers for 10 s',
-  run: async (server) => {
-    const { rep } = await delivery(server, { conns: 1000, streams: 1, rounds: 10, rate: 1 });
-    return { p50_ms: rep.p50_us / 1000, p99_ms: rep.p99_us / 1000, max_ms: rep.max_us / 1000, lost: rep.lost + rep.dup };
-  },
+  run: lightLoad(false),
   rows: [
     { key: 'p50_ms', label: 'publish to receipt p50 (ms)', target: { max: 5 } },
     { key: 'p99_ms', label: 'p99 (ms)' },
     { key: 'max_ms', label: 'max (ms)' },
+    { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
+  ],
+};
+scenarios.s7e = {
+  title: 'S7e S7 published ephemerally (sse.notify: no outbox, no sequencing)',
+  run: lightLoad(true),
+  rows: [
+    { key: 'p50_ms', label: 'publish to receipt p50 (ms)', target: { ratio_max: 1 } },
+    { key: 'p99_ms', label: 'p99 (ms)' },
+    { key: 'max_ms', label: 'max (ms)' },
+    { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
+  ],
+};
+
+// ---------------------------------------------------------------- ceiling
+
+// PostgreSQL's own ceiling for the publishing side, with no gateway running:
+// 16 sessions insert into sse.outbox for BENCH_CEILING_S seconds each, one
+// row per transaction, then 16 rows per transaction (one statement), then
+// through sse.publish() as S6 SQL does. The outbox's commit trigger runs, with
+// the leader marked awake as under load (so no NOTIFY per commit).
+async function ceiling() {
+  const r = spawnSync(tools.gateway, ['migrate', '--database-url', db.url, '--log-level', 'warn'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('sse-gateway migrate failed');
+  psql(db.url, 'UPDATE sse.state SET leader_sleeping = false');
+  const out = {};
+  try {
+    for (const [key, mode, batch] of [['outbox_1', 'outbox', 1], ['outbox_16', 'outbox', 16], ['publish_1', 'sql', 1]]) {
+      psql(db.url, 'TRUNCATE sse.outbox');
+      psql(db.url, 'VACUUM ANALYZE sse.outbox');
+      const pub = await publish(null, { mode: ['--mode', mode, '--conninfo', db.url], clients: 16, streams: 16,
+        rounds: 100000000, batch, durationS: CEILING_S, timeoutS: CEILING_S + 60 });
+      if (pub.errors) throw new Error(`${pub.errors} errors in ${key}`);
+      out[key] = pub.events_per_s;
+    }
+  } finally {
+    psql(db.url, 'TRUNCATE sse.outbox');
+    psql(db.url, 'UPDATE sse.state SET leader_sleeping = true');
+  }
+  return out;
+}
+
+scenarios.ceiling = {
+  title: `PostgreSQL ceiling: 16 sessions, no gateway running, ${CEILING_S} s each`,
+  table: 'ceiling',
+  variants: [{ name: '', postgres: ceiling }],
+  rows: [
+    { key: 'outbox_1', label: 'INSERT INTO sse.outbox, 1 row per transaction' },
+    { key: 'outbox_16', label: 'INSERT INTO sse.outbox, 16 rows per transaction (one statement)' },
+    { key: 'publish_1', label: 'SELECT sse.publish(), 1 event per transaction' },
+  ],
+};
+
+// ---------------------------------------------------------------- breakdown
+
+// Where a durable event's milliseconds go, measured from outside the gateway
+// (docs/BENCHMARKS.md). Per event: the publish call (its data), the row's
+// insert (published_at) and the leader's sequencing transaction start
+// (sequenced_at) from sse.events, the publisher's acknowledgement (its log),
+// the NOTIFYs of the publisher's commit (the leader's wake, "sse#wake") and
+// of the sequencing commit ("sse#events") as an outside listener gets them,
+// and the first, mean and last receipt over the subscribers.
+const STAGES = [
+  ['call', 'publish call → row inserted (published_at)', (e) => e.published - e.sent],
+  ['commit', 'row inserted → commit, seen as the leader\'s wake', (e) => e.wake - e.published],
+  ['wake', 'wake → sequencing transaction starts (sequenced_at)', (e) => e.sequenced - e.wake],
+  ['ack', '(beside these: row inserted → commit acknowledged to the publisher)', (e) => e.ack - e.published],
+  ['seq', 'sequencing starts → its NOTIFY reaches a listener', (e) => e.notify - e.sequenced],
+  ['read', 'NOTIFY → first receipt (listener, read, dispatch, write, socket)', (e) => e.first - e.notify],
+  ['fanout', 'first → last receipt (fan-out)', (e) => e.last - e.first],
+  ['to_first', 'total: publish call → first receipt', (e) => e.first - e.sent],
+  ['to_mean', 'total: publish call → mean receipt', (e) => e.mean - e.sent],
+  ['to_last', 'total: publish call → last receipt', (e) => e.last - e.sent],
+];
+
+const readLines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
+
+// Joins the four sources by (stream, sequence number); returns the stages'
+// p50 and p99 in ms and how many events took each path.
+function stages(rows, notes, acks, receipts) {
+  const ack = new Map(acks.map(([stream, seq, , us]) => [`${stream} ${seq}`, Number(us)]));
+  const rx = new Map(receipts.map(([stream, seq, , , first, last, mean]) => [`${stream} ${seq}`,
+    { first: Number(first), last: Number(last), mean: Number(mean) }]));
+  const heads = notes.filter((n) => n.channel === 'sse#events').map((n) => ({ us: n.us, head: Number(n.payload) }));
+  const wakes = notes.filter((n) => n.channel === 'sse#wake').map((n) => n.us).sort((a, b) => a - b);
+  const events = [];
+  let h = 0;
+  for (const [position, stream, data, published, sequenced] of rows) {
+    const [seq, sent] = data.split(' ');
+    const key = `${stream} ${seq}`;
+    while (h < heads.length && heads[h].head < Number(position)) h++;
+    const e = { sent: Number(sent), published: Number(published), sequenced: Number(sequenced), ack: ack.get(key),
+      notify: h < heads.length ? heads[h].us : undefined, ...rx.get(key) };
+    // The wake this event's commit sent, if the leader was asleep: the first
+    // one after the insert, before its sequencing started.
+    const w = wakes.find((us) => us >= e.published && us <= e.sequenced);
+    e.wake = w;
+    events.push(e);
+  }
+  const out = { events: events.length, woken: events.filter((e) => e.wake !== undefined).length,
+    received: events.filter((e) => e.first !== undefined).length };
+  for (const [key, , f] of STAGES) {
+    const xs = events.map(f).filter((x) => Number.isFinite(x)).map((us) => us / 1000);
+    out[`${key}_p50`] = percentile(xs, 0.5);
+    out[`${key}_p99`] = percentile(xs, 0.99);
+  }
+  return out;
+}
+
+async function breakdown({ name, conns, streams, rounds, rate, shuffle }) {
+  const server = new Gateway(1);
+  const tag = path.join(RUN, `breakdown-${name}`);
+  for (const f of [`${tag}-receipts.txt`, `${tag}-publish.txt`]) fs.rmSync(f, { force: true });
+  await server.start();
+  let gen, probe;
+  try {
+    const [[head0]] = psql(db.url, 'SELECT head FROM sse.state');
+    probe = new Probe(['sse#events', 'sse#wake'], 600);
+    await probe.listening();
+    gen = new Loadgen(server.ports()[0], server.path(), { conns, streams, expect: rounds, timeout: 300, sources: 16,
+      eventsOut: `${tag}-receipts.txt` });
+    const c = await gen.connected(300000);
+    if (c.failed) throw new Error(`${c.failed} connects failed`);
+    await sleep(500);
+    await publish(server, { streams, rounds, rate, shuffle, log: `${tag}-publish.txt`, timeoutS: 180 });
+    try {
+      await gen.complete(120000);
+    } catch {
+      log('breakdown: not every event arrived');
+    }
+    const rep = await gen.quit(); // writes the receipts
+    gen = null;
+    const notes = await probe.stop();
+    probe = null;
+    const rows = psql(db.url, 'SELECT position, stream, data, (extract(epoch FROM published_at) * 1e6)::bigint, ' +
+      `(extract(epoch FROM sequenced_at) * 1e6)::bigint FROM sse.events WHERE position > ${Number(head0)} ORDER BY position`);
+    const out = stages(rows, notes, readLines(`${tag}-publish.txt`), readLines(`${tag}-receipts.txt`));
+    out.lost = rep ? rep.lost + rep.dup : NaN;
+    return out;
+  } finally {
+    if (gen) await gen.quit();
+    if (probe) await probe.stop();
+    await server.stop();
+  }
+}
+
+scenarios.breakdown = {
+  title: 'Durable path breakdown (gateway only, measured from outside it)',
+  table: 'breakdown',
+  variants: [
+    { name: 'S7', gateway: () => breakdown({ name: 'S7', conns: 1000, streams: 1, rounds: 10, rate: 1 }) },
+    { name: 'S4', gateway: () => breakdown({ name: 'S4', conns: 19000, streams: 1900, rounds: 5, rate: 1000, shuffle: true }) },
+  ],
+  rows: [
+    ...STAGES.flatMap(([key, label]) => [{ key: `${key}_p50`, label, stat: 'p50' }, { key: `${key}_p99`, label, stat: 'p99' }]),
+    { key: 'events', label: 'events sequenced' },
+    { key: 'woken', label: 'of which woke a sleeping leader' },
+    { key: 'received', label: 'of which reached a subscriber' },
     { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
   ],
 };
@@ -222,4 +405,4 @@ scenarios.s7 = {
 for (const sc of Object.values(scenarios))
   if (!sc.variants) sc.variants = [{ name: '', gateway: () => sc.run(new Gateway(1)), nchan: () => sc.run(new Nchan()) }];
 
-module.exports = { scenarios, median };
+module.exports = { scenarios, median, STAGES };
