@@ -2,8 +2,8 @@
  * registry: stream name → subscribed connections, plus the set of every
  * registered connection. One mutex guards all of it; any thread may call in.
  *
- * Streams live in an open-addressing hash table (linear probing, backward
- * shift on delete, no tombstones); each stream keeps a dense array of
+ * Streams live in a hash table (common/hash_table.h), seeded per table
+ * because stream names come from clients; each stream keeps a dense array of
  * (connection, index into that connection's stream list) entries. Each
  * registered connection carries a slot (connection_registry_slot) that records
  * where it sits in each of its streams' arrays and in the all-connections
@@ -21,6 +21,7 @@
  */
 #include "registry/registry.h"
 #include "common/frame.h"
+#include "common/hash_table.h"
 #include "common/xalloc.h"
 #define SSE_REGISTRY_INTERNAL /* this file owns the registry's slot */
 #include "registry/registry_slot.h"
@@ -30,10 +31,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SLOT_MAGIC 0x534c4f54u /* "SLOT" */
-#define TABLE_MIN  64
 #define SUBS_MIN   4
 
 /* One subscriber of a stream: k is the stream's index in c's stream list,
@@ -44,10 +43,9 @@ struct entry {
 };
 
 struct stream {
-    char *name;
-    uint64_t hash;
     struct entry *subs; /* dense */
     size_t len, cap;
+    char name[]; /* the table's key */
 };
 
 struct link {
@@ -66,12 +64,9 @@ struct slot {
 
 struct registry {
     pthread_mutex_t mtx;
-    uint64_t seed;           /* fixed after creation */
-    struct stream **table;   /* guarded by mtx: power-of-two capacity */
-    size_t table_cap;        /* guarded by mtx */
-    size_t nstreams;         /* guarded by mtx */
-    struct connection **all; /* guarded by mtx: dense, one reference each */
-    size_t nall, all_cap;    /* guarded by mtx */
+    struct hash_table *streams; /* guarded by mtx: name → struct stream */
+    struct connection **all;    /* guarded by mtx: dense, one reference each */
+    size_t nall, all_cap;       /* guarded by mtx */
 };
 
 /* Lock-held invariant check: trylock fails on a mutex held by anyone. */
@@ -81,99 +76,39 @@ static void assert_held(struct registry *r)
     (void)r;
 }
 
-/* FNV-1a from a per-registry basis, then a 64-bit finalizer so the low bits
- * used for the table index depend on every byte. Stream names come from
- * clients; the seed makes colliding names harder to prepare in advance. */
-static uint64_t hash_name(const struct registry *r, const char *s)
-{
-    uint64_t h = 1469598103934665603ull ^ r->seed;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
-
 struct registry *registry_new(void)
 {
     struct registry *r = xcalloc(1, sizeof *r);
     PTOK(pthread_mutex_init(&r->mtx, NULL));
-    /* A hash seed, not a time: the injected clock is for deadlines. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    r->seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)r;
-    r->table_cap = TABLE_MIN;
-    r->table = xcalloc(r->table_cap, sizeof *r->table);
+    r->streams = hash_table_new();
     return r;
-}
-
-/* The table index holding name, or the empty index where it would go. */
-static size_t probe(const struct registry *r, const char *name, uint64_t h)
-{
-    size_t mask = r->table_cap - 1;
-    size_t i = h & mask;
-    while (r->table[i] && (r->table[i]->hash != h || strcmp(r->table[i]->name, name) != 0))
-        i = (i + 1) & mask;
-    return i;
 }
 
 static struct stream *find(const struct registry *r, const char *name)
 {
-    return r->table[probe(r, name, hash_name(r, name))];
-}
-
-static void resize_table(struct registry *r, size_t cap)
-{
-    struct stream **old = r->table;
-    size_t old_cap = r->table_cap;
-    r->table_cap = cap;
-    r->table = xcalloc(cap, sizeof *r->table);
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i])
-            r->table[probe(r, old[i]->name, old[i]->hash)] = old[i];
-    free(old);
+    return hash_table_find(r->streams, name);
 }
 
 static struct stream *find_or_add(struct registry *r, const char *name)
 {
-    uint64_t h = hash_name(r, name);
-    size_t i = probe(r, name, h);
-    if (r->table[i])
-        return r->table[i];
-    if ((r->nstreams + 1) * 4 > r->table_cap * 3) { /* keep the load at most 3/4 */
-        resize_table(r, r->table_cap * 2);
-        i = probe(r, name, h);
-    }
-    struct stream *s = xcalloc(1, sizeof *s);
-    s->name = xstrdup(name);
-    s->hash = h;
-    r->table[i] = s;
-    r->nstreams++;
+    struct stream *s = find(r, name);
+    if (s)
+        return s;
+    size_t len = strlen(name);
+    s = xcalloc(1, sizeof *s + len + 1);
+    memcpy(s->name, name, len + 1);
+    hash_table_insert(r->streams, s->name, s);
     return s;
 }
 
-/* Deletes s. Entries after it in its probe run move back so that every
- * lookup still finds its entry without tombstones. */
 static void delete_stream(struct registry *r, struct stream *s)
 {
     assert(s->len == 0);
-    size_t mask = r->table_cap - 1;
-    size_t i = probe(r, s->name, s->hash);
-    assert(r->table[i] == s);
-    r->table[i] = NULL;
-    r->nstreams--;
-    for (size_t j = (i + 1) & mask; r->table[j]; j = (j + 1) & mask) {
-        struct stream *moved = r->table[j];
-        r->table[j] = NULL;
-        r->table[probe(r, moved->name, moved->hash)] = moved;
-    }
+    struct stream *removed = hash_table_remove(r->streams, s->name);
+    assert(removed == s);
+    (void)removed;
     free(s->subs);
-    free(s->name);
     free(s);
-    /* Shrink after a storm has gone, keeping the load at least 1/8. */
-    if (r->table_cap > TABLE_MIN && r->nstreams * 8 < r->table_cap)
-        resize_table(r, r->table_cap / 2);
 }
 
 static struct slot *slot_of(const struct connection *c)
@@ -340,7 +275,7 @@ size_t registry_connection_count(struct registry *r)
 size_t registry_stream_count(struct registry *r)
 {
     PTOK(pthread_mutex_lock(&r->mtx));
-    size_t n = r->nstreams;
+    size_t n = hash_table_count(r->streams);
     PTOK(pthread_mutex_unlock(&r->mtx));
     return n;
 }
@@ -357,9 +292,9 @@ void registry_each_stream(struct registry *r,
                           void (*fn)(void *arg, const char *stream, size_t subscribers), void *arg)
 {
     PTOK(pthread_mutex_lock(&r->mtx));
-    for (size_t i = 0; i < r->table_cap; i++)
-        if (r->table[i])
-            fn(arg, r->table[i]->name, r->table[i]->len);
+    size_t at = 0;
+    for (const struct stream *s; (s = hash_table_next(r->streams, &at));)
+        fn(arg, s->name, s->len);
     PTOK(pthread_mutex_unlock(&r->mtx));
 }
 
@@ -371,11 +306,11 @@ void registry_free(struct registry *r)
     PTOK(pthread_mutex_lock(&r->mtx));
     while (r->nall > 0)
         conn_list_push(&refs, unlink_locked(r, r->all[r->nall - 1]));
-    assert(r->nstreams == 0);
+    assert(hash_table_count(r->streams) == 0);
     PTOK(pthread_mutex_unlock(&r->mtx));
     conn_list_free(&refs);
     free(r->all);
-    free(r->table);
+    hash_table_free(r->streams);
     PTOK(pthread_mutex_destroy(&r->mtx));
     free(r);
 }
