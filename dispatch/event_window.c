@@ -10,8 +10,8 @@
  * the floor is served entirely from here; below it the dispatcher goes to
  * the database.
  *
- * Each entry also links to the previous entry of its stream, and a small
- * hash of the streams present leads to each one's newest entry, so a replay
+ * Each entry also links to the previous entry of its stream, and a hash
+ * table of the streams present leads to each one's newest entry, so a replay
  * for a few streams walks only their events (a reconnect storm of 10,000
  * clients over a 65,536-event window would otherwise scan the whole window
  * per client).
@@ -21,6 +21,7 @@
  */
 #include "dispatch/event_window.h"
 #include "common/frame.h"
+#include "common/hash_table.h"
 #include "common/xalloc.h"
 
 #include <assert.h>
@@ -33,10 +34,9 @@
  * stream shares, and the newest entry, whose prev_same links lead to the
  * older ones. Gone with the stream's last entry. */
 struct stream_node {
-    char *name;
     uint64_t newest; /* absolute index */
     size_t entries;
-    struct stream_node *next; /* hash chain */
+    char name[]; /* the table's key */
 };
 
 struct entry {
@@ -53,57 +53,20 @@ struct event_window {
     size_t cap, head, len;
     uint64_t pushed;
     int64_t floor;
-    struct stream_node **buckets;
-    size_t nbuckets, nstreams;
+    struct hash_table *streams; /* name → struct stream_node */
 };
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
-static struct stream_node **find_slot(const struct event_window *w, const char *name)
-{
-    struct stream_node **slot = &w->buckets[hash_name(name) & (w->nbuckets - 1)];
-    while (*slot && strcmp((*slot)->name, name) != 0)
-        slot = &(*slot)->next;
-    return slot;
-}
-
-static void grow_buckets(struct event_window *w)
-{
-    size_t n = w->nbuckets * 2;
-    struct stream_node **b = xcalloc(n, sizeof *b);
-    for (size_t i = 0; i < w->nbuckets; i++) {
-        for (struct stream_node *s = w->buckets[i], *next; s; s = next) {
-            next = s->next;
-            struct stream_node **slot = &b[hash_name(s->name) & (n - 1)];
-            s->next = *slot;
-            *slot = s;
-        }
-    }
-    free(w->buckets);
-    w->buckets = b;
-    w->nbuckets = n;
-}
 
 static struct stream_node *stream_get(struct event_window *w, const char *name)
 {
-    struct stream_node **slot = find_slot(w, name);
-    if (*slot)
-        return *slot;
-    if (w->nstreams >= w->nbuckets) {
-        grow_buckets(w);
-        slot = find_slot(w, name);
-    }
-    struct stream_node *s = xcalloc(1, sizeof *s);
-    s->name = xstrdup(name);
+    struct stream_node *s = hash_table_find(w->streams, name);
+    if (s)
+        return s;
+    size_t len = strlen(name);
+    s = xmalloc(sizeof *s + len + 1);
     s->newest = NONE;
-    *slot = s;
-    w->nstreams++;
+    s->entries = 0;
+    memcpy(s->name, name, len + 1);
+    hash_table_insert(w->streams, s->name, s);
     return s;
 }
 
@@ -111,12 +74,10 @@ static void stream_release(struct event_window *w, struct stream_node *s)
 {
     if (--s->entries)
         return;
-    struct stream_node **slot = find_slot(w, s->name);
-    assert(*slot == s);
-    *slot = s->next;
-    free(s->name);
+    struct stream_node *removed = hash_table_remove(w->streams, s->name);
+    assert(removed == s);
+    (void)removed;
     free(s);
-    w->nstreams--;
 }
 
 struct event_window *event_window_new(size_t capacity, int64_t floor)
@@ -125,8 +86,7 @@ struct event_window *event_window_new(size_t capacity, int64_t floor)
     w->cap = capacity ? capacity : 1;
     w->ring = xcalloc(w->cap, sizeof *w->ring);
     w->floor = floor;
-    w->nbuckets = 64;
-    w->buckets = xcalloc(w->nbuckets, sizeof *w->buckets);
+    w->streams = hash_table_new();
     return w;
 }
 
@@ -157,7 +117,7 @@ void event_window_reset(struct event_window *w, int64_t floor)
 {
     while (w->len)
         drop_oldest(w);
-    assert(w->nstreams == 0);
+    assert(hash_table_count(w->streams) == 0);
     w->head = 0;
     w->pushed = 0;
     w->floor = floor;
@@ -168,7 +128,7 @@ void event_window_free(struct event_window *w)
     if (!w)
         return;
     event_window_reset(w, 0);
-    free(w->buckets);
+    hash_table_free(w->streams);
     free(w->ring);
     free(w);
 }
@@ -239,7 +199,7 @@ size_t event_window_each_after_in(const struct event_window *w, int64_t cursor,
             listed_before = strcmp(streams[k], streams[i]) == 0;
         if (listed_before)
             continue; /* a name listed twice counts once */
-        const struct stream_node *s = *find_slot(w, streams[i]);
+        const struct stream_node *s = hash_table_find(w->streams, streams[i]);
         for (uint64_t a = s ? s->newest : NONE; held(w, a); a = w->ring[a % w->cap].prev_same) {
             if (w->ring[a % w->cap].position <= cursor)
                 break;
