@@ -64,10 +64,30 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
     (void)ignored;
 }
 
+bool log_budget_take_at(struct log_budget *b, int per_window, long long window, long long now)
+{
+    long long end = atomic_load(&b->end);
+    /* Of the threads that find the window closed, one opens the next. Lines
+     * that other threads take while it turns may be refused or go uncounted:
+     * a budget, not an exact quota. */
+    if ((now >= end || now < end - window) &&
+        atomic_compare_exchange_strong(&b->end, &end, now + window))
+        atomic_store(&b->used, 0);
+    if (atomic_fetch_add(&b->used, 1) < per_window)
+        return true;
+    atomic_fetch_add(&b->refused, 1);
+    return false;
+}
+
 bool log_budget_take(struct log_budget *b, int per_second)
 {
-    long long now = (long long)time(NULL);
-    if (atomic_exchange(&b->second, now) != now)
-        atomic_store(&b->used, 0);
-    return atomic_fetch_add(&b->used, 1) < per_second;
+    /* Monotonic: a wall clock set back would hold the window shut. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return log_budget_take_at(b, per_second, 1, (long long)ts.tv_sec);
+}
+
+unsigned log_budget_refused(struct log_budget *b)
+{
+    return atomic_exchange(&b->refused, 0);
 }

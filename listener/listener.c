@@ -82,12 +82,6 @@ struct command {
     bool abandoned; /* guarded by mtx: the waiter timed out; the answerer frees */
 };
 
-struct warn_limit {
-    int64_t next_ms;
-    unsigned suppressed;
-    bool armed;
-};
-
 struct listener {
     unsigned magic;                                          /* fixed after start */
     struct listener_deps deps;                               /* fixed after start */
@@ -100,7 +94,7 @@ struct listener {
     struct event *sock_ev;                                   /* owned by listener thread */
     int64_t backoff_ms;                                      /* owned by listener thread */
     bool ever_connected;                                     /* owned by listener thread */
-    struct warn_limit connect_warn, lost_warn, payload_warn; /* owned by listener thread */
+    struct log_budget connect_warn, lost_warn, payload_warn; /* owned by listener thread */
     _Atomic bool connected; /* written under mtx by the listener thread */
     pthread_mutex_t mtx;
     pthread_cond_t acked;                     /* CLOCK_MONOTONIC; a command was answered */
@@ -217,25 +211,20 @@ static struct timeval ms_to_tv(int64_t ms)
 /* Logs one warning unless one of the same kind went out in the last
  * WARN_EVERY_MS, in which case it is only counted and mentioned next time. */
 static void __attribute__((format(printf, 3, 4)))
-warn_limited(struct listener *l, struct warn_limit *w, const char *fmt, ...)
+warn_limited(struct listener *l, struct log_budget *b, const char *fmt, ...)
 {
-    int64_t now = clock_now_ms(l->deps.clock);
-    if (w->armed && now < w->next_ms) {
-        w->suppressed++;
+    if (!log_budget_take_at(b, 1, WARN_EVERY_MS, clock_now_ms(l->deps.clock)))
         return;
-    }
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof msg, fmt, ap); /* a long message is cut, not lost */
     va_end(ap);
-    if (w->suppressed)
-        log_warn("listener", "%s (%u more like it suppressed)", msg, w->suppressed);
+    unsigned suppressed = log_budget_refused(b);
+    if (suppressed)
+        log_warn("listener", "%s (%u more like it suppressed)", msg, suppressed);
     else
         log_warn("listener", "%s", msg);
-    w->armed = true;
-    w->next_ms = now + WARN_EVERY_MS;
-    w->suppressed = 0;
 }
 
 static void post_ephemeral(struct listener *l, const char *stream, const char *event,
