@@ -25,6 +25,7 @@
  */
 #include "listener/listener.h"
 #include "common/clock.h"
+#include "common/hash_table.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg_ops.h"
@@ -56,19 +57,11 @@
 
 /* One LISTEN channel; every field but name is guarded by mtx. */
 struct channel {
-    struct channel *next; /* hash chain */
-    char *name;           /* immutable */
-    bool fixed;           /* CHANNEL_EVENTS or CHANNEL_NOTIFY: never UNLISTENed */
-    bool listened;        /* LISTEN done on the current connection */
-    uint64_t ensured;     /* bumped by every listener_ensure */
-    int idle_checks;      /* consecutive health checks without subscribers */
-};
-
-/* A hash set: listener_ensure runs for every stream of every subscription. */
-struct channel_set {
-    struct channel **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t count;
+    bool fixed;       /* CHANNEL_EVENTS or CHANNEL_NOTIFY: never UNLISTENed */
+    bool listened;    /* LISTEN done on the current connection */
+    uint64_t ensured; /* bumped by every listener_ensure */
+    int idle_checks;  /* consecutive health checks without subscribers */
+    char name[];      /* immutable; the set's key */
 };
 
 enum command_kind { CMD_LISTEN, CMD_STOP };
@@ -97,8 +90,9 @@ struct listener {
     struct log_budget connect_warn, lost_warn, payload_warn; /* owned by listener thread */
     _Atomic bool connected; /* written under mtx by the listener thread */
     pthread_mutex_t mtx;
-    pthread_cond_t acked;                     /* CLOCK_MONOTONIC; a command was answered */
-    struct channel_set channels;              /* guarded by mtx */
+    pthread_cond_t acked; /* CLOCK_MONOTONIC; a command was answered */
+    /* A set, not a list: listener_ensure runs for every stream of every subscription. */
+    struct hash_table *channels;              /* guarded by mtx: name → struct channel */
     struct command *inbox_head, **inbox_tail; /* guarded by mtx */
     bool running;                             /* guarded by mtx: the loop takes commands */
     pthread_t loop_thread;                    /* guarded by mtx: valid while running */
@@ -107,80 +101,43 @@ struct listener {
 
 /* ---- channel set (mutex held) ---- */
 
-static size_t bucket_of(const struct channel_set *s, const char *name)
+static struct channel *set_find(struct hash_table *s, const char *name)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return (size_t)h & (s->nbuckets - 1);
+    return hash_table_find(s, name);
 }
 
-static struct channel *set_find(const struct channel_set *s, const char *name)
+static struct channel *set_add(struct hash_table *s, const char *name, bool fixed)
 {
-    if (s->nbuckets == 0)
-        return NULL;
-    for (struct channel *c = s->buckets[bucket_of(s, name)]; c; c = c->next)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    return NULL;
-}
-
-static void set_link(struct channel_set *s, struct channel *c)
-{
-    size_t b = bucket_of(s, c->name);
-    c->next = s->buckets[b];
-    s->buckets[b] = c;
-}
-
-static struct channel *set_add(struct channel_set *s, const char *name, bool fixed)
-{
-    if (s->count >= s->nbuckets) {
-        struct channel **old = s->buckets;
-        size_t old_n = s->nbuckets;
-        s->nbuckets = old_n ? old_n * 2 : 16;
-        s->buckets = xcalloc(s->nbuckets, sizeof(struct channel *));
-        for (size_t i = 0; i < old_n; i++)
-            for (struct channel *c = old[i], *next; c; c = next) {
-                next = c->next;
-                set_link(s, c);
-            }
-        free(old);
-    }
-    struct channel *c = xcalloc(1, sizeof *c);
-    c->name = xstrdup(name);
+    size_t len = strlen(name);
+    struct channel *c = xcalloc(1, sizeof *c + len + 1);
+    memcpy(c->name, name, len + 1);
     c->fixed = fixed;
-    set_link(s, c);
-    s->count++;
+    hash_table_insert(s, c->name, c);
     return c;
 }
 
-static void set_remove(struct channel_set *s, struct channel *c)
+static void set_remove(struct hash_table *s, struct channel *c)
 {
-    for (struct channel **pp = &s->buckets[bucket_of(s, c->name)]; *pp; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
-            s->count--;
-            return;
-        }
-    assert(!"channel not in its set");
+    struct channel *removed = hash_table_remove(s, c->name);
+    assert(removed == c && "channel not in its set");
+    (void)removed;
 }
 
 /* The channels that pass want(), as an array the caller frees. */
-static struct channel **set_collect(const struct channel_set *s,
+static struct channel **set_collect(const struct hash_table *s,
                                     bool (*want)(const struct channel *), size_t *n)
 {
-    struct channel **out = xcalloc(s->count, sizeof(struct channel *));
+    struct channel **out = xcalloc(hash_table_count(s), sizeof(struct channel *));
     *n = 0;
-    for (size_t i = 0; i < s->nbuckets; i++)
-        for (struct channel *c = s->buckets[i]; c; c = c->next)
-            if (want(c))
-                out[(*n)++] = c;
+    size_t at = 0;
+    for (struct channel *c; (c = hash_table_next(s, &at));)
+        if (want(c))
+            out[(*n)++] = c;
     return out;
 }
 
 static void channel_free(struct channel *c)
 {
-    free(c->name);
     free(c);
 }
 
@@ -298,9 +255,9 @@ static void drop_connection(struct listener *l)
     l->conn = NULL;
     PTOK(pthread_mutex_lock(&l->mtx));
     atomic_store(&l->connected, false);
-    for (size_t i = 0; i < l->channels.nbuckets; i++)
-        for (struct channel *c = l->channels.buckets[i]; c; c = c->next)
-            c->listened = false;
+    size_t at = 0;
+    for (struct channel *c; (c = hash_table_next(l->channels, &at));)
+        c->listened = false;
     PTOK(pthread_mutex_unlock(&l->mtx));
     atomic_store(&l->deps.metrics->listener_connected, 0);
 }
@@ -356,10 +313,10 @@ static int listen_all(struct listener *l, size_t *count)
     for (;;) {
         size_t n;
         PTOK(pthread_mutex_lock(&l->mtx));
-        struct channel **todo = set_collect(&l->channels, not_listened, &n);
+        struct channel **todo = set_collect(l->channels, not_listened, &n);
         if (n == 0) {
             atomic_store(&l->connected, true);
-            *count = l->channels.count;
+            *count = hash_table_count(l->channels);
         }
         PTOK(pthread_mutex_unlock(&l->mtx));
         int rc = 0;
@@ -430,7 +387,7 @@ static void forget_unused(struct listener *l)
         return;
     size_t n;
     PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel **cs = set_collect(&l->channels, is_stream, &n);
+    struct channel **cs = set_collect(l->channels, is_stream, &n);
     uint64_t *ensured = xcalloc(n, sizeof *ensured);
     for (size_t i = 0; i < n; i++)
         ensured[i] = cs[i]->ensured;
@@ -442,7 +399,7 @@ static void forget_unused(struct listener *l)
         c->idle_checks = used || c->ensured != ensured[i] ? 0 : c->idle_checks + 1;
         bool forget = c->idle_checks >= 2, listened = c->listened;
         if (forget)
-            set_remove(&l->channels, c);
+            set_remove(l->channels, c);
         PTOK(pthread_mutex_unlock(&l->mtx));
         if (forget && listened && l->conn)
             run_channel_sql(l, "UNLISTEN", c->name); /* a failure drops the connection */
@@ -535,9 +492,9 @@ static int listen_stream(struct listener *l, const char *name)
     if (!l->conn)
         return -1;
     PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel *c = set_find(&l->channels, name);
+    struct channel *c = set_find(l->channels, name);
     if (!c) /* forgotten by a health check since it was ensured */
-        c = set_add(&l->channels, name, false);
+        c = set_add(l->channels, name, false);
     bool done = c->listened;
     PTOK(pthread_mutex_unlock(&l->mtx));
     return done ? 0 : listen_channel(l, c);
@@ -635,8 +592,9 @@ struct listener *listener_new(const struct listener_deps *deps)
     PTOK(pthread_condattr_destroy(&attr));
     PTOK(pthread_mutex_init(&l->mtx, NULL));
     l->inbox_tail = &l->inbox_head;
-    set_add(&l->channels, CHANNEL_EVENTS, true);
-    set_add(&l->channels, CHANNEL_NOTIFY, true);
+    l->channels = hash_table_new();
+    set_add(l->channels, CHANNEL_EVENTS, true);
+    set_add(l->channels, CHANNEL_NOTIFY, true);
     return l;
 }
 
@@ -703,12 +661,10 @@ void listener_free(struct listener *l)
     event_free(l->reconnect_ev);
     event_base_free(l->base);
     close(l->inbox_fd);
-    for (size_t i = 0; i < l->channels.nbuckets; i++)
-        for (struct channel *c = l->channels.buckets[i], *next; c; c = next) {
-            next = c->next;
-            channel_free(c);
-        }
-    free(l->channels.buckets);
+    size_t at = 0;
+    for (struct channel *c; (c = hash_table_next(l->channels, &at));)
+        channel_free(c); /* the table does not read its values */
+    hash_table_free(l->channels);
     PTOK(pthread_cond_destroy(&l->acked));
     PTOK(pthread_mutex_destroy(&l->mtx));
     l->magic = 0;
@@ -750,9 +706,9 @@ int listener_ensure(struct listener *l, const char *stream)
     assert(len > 0 && !memchr(stream, '"', len));
     PTOK(pthread_mutex_lock(&l->mtx));
     assert(!l->running || !pthread_equal(l->loop_thread, pthread_self()));
-    struct channel *c = set_find(&l->channels, stream);
+    struct channel *c = set_find(l->channels, stream);
     if (!c)
-        c = set_add(&l->channels, stream, false);
+        c = set_add(l->channels, stream, false);
     c->ensured++;
     c->idle_checks = 0;
     int rc;
