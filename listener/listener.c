@@ -10,32 +10,28 @@
  *     which LISTENs every channel again and posts a catch-up WAKE: durable
  *     events committed during an outage are read then, ephemeral ones are
  *     lost (at most once);
- *   - an eventfd command inbox through which other threads ask for a
- *     synchronous LISTEN (listener_ensure waits for the ack) or STOP.
+ *   - the command inbox's eventfd → inbox.c (a synchronous LISTEN, or STOP).
+ * It also builds, starts, stops and frees the whole listener.
  *
  * Threads: the loop and the steps run on the listener thread (or on a test's
- * thread with no loop); ensure, connected and stop on others. The channel
- * set and the inbox are guarded by mtx, a leaf lock: pg_ops and stream_in_use
- * (the registry's lock) are never called with it held. Channel nodes are
- * freed only by the listener thread, which may keep pointers to them across
- * an unlock; their names never change.
+ * thread with no loop); new, start, stop, free and connected on others. The
+ * lock rules are in listener_internal.h.
  *
- * Not here: reading events (the dispatcher does it on a WAKE), and the
+ * Not here: the channel set (channels.c), the inbox and listener_ensure
+ * (inbox.c), reading events (the dispatcher does it on a WAKE), and the
  * "sse#wake" channel (the sequencer's own connection).
  */
 #include "listener/listener.h"
 #include "common/clock.h"
-#include "common/hash_table.h"
-#include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg_ops.h"
 #include "common/xalloc.h"
 #include "dispatch/dispatch_queue.h"
+#include "listener/listener_internal.h"
 #include "listener/notify_payload.h"
 #include "protocol/stream_name.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
@@ -44,121 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
-#define CHANNEL_MAX       63 /* NAMEDATALEN - 1: PostgreSQL's longest identifier */
-#define ENSURE_TIMEOUT_MS 5000
-#define BACKOFF_MIN_MS    100
-#define BACKOFF_MAX_MS    5000
-#define WARN_EVERY_MS     10000 /* at most one line per kind of trouble */
-#define LISTENER_MAGIC    0x4c69734eu
-
-/* One LISTEN channel; every field but name is guarded by mtx. */
-struct channel {
-    bool fixed;       /* CHANNEL_EVENTS or CHANNEL_NOTIFY: never UNLISTENed */
-    bool listened;    /* LISTEN done on the current connection */
-    uint64_t ensured; /* bumped by every listener_ensure */
-    int idle_checks;  /* consecutive health checks without subscribers */
-    char name[];      /* immutable; the set's key */
-};
-
-enum command_kind { CMD_LISTEN, CMD_STOP };
-
-struct command {
-    struct command *next;
-    enum command_kind kind;
-    char *stream;   /* CMD_LISTEN */
-    int result;     /* guarded by mtx */
-    bool done;      /* guarded by mtx: answered */
-    bool abandoned; /* guarded by mtx: the waiter timed out; the answerer frees */
-};
-
-struct listener {
-    unsigned magic;                                          /* fixed after start */
-    struct listener_deps deps;                               /* fixed after start */
-    struct event_base *base;                                 /* fixed after start */
-    struct event *inbox_ev, *health_ev, *reconnect_ev;       /* fixed after start */
-    int inbox_fd;                                            /* fixed after start */
-    pthread_t thread;                                        /* owned by the caller of start/stop */
-    bool started;                                            /* owned by the caller of start/stop */
-    void *conn;                                              /* owned by listener thread */
-    struct event *sock_ev;                                   /* owned by listener thread */
-    int64_t backoff_ms;                                      /* owned by listener thread */
-    bool ever_connected;                                     /* owned by listener thread */
-    struct log_budget connect_warn, lost_warn, payload_warn; /* owned by listener thread */
-    _Atomic bool connected; /* written under mtx by the listener thread */
-    pthread_mutex_t mtx;
-    pthread_cond_t acked; /* CLOCK_MONOTONIC; a command was answered */
-    /* A set, not a list: listener_ensure runs for every stream of every subscription. */
-    struct hash_table *channels;              /* guarded by mtx: name → struct channel */
-    struct command *inbox_head, **inbox_tail; /* guarded by mtx */
-    bool running;                             /* guarded by mtx: the loop takes commands */
-    pthread_t loop_thread;                    /* guarded by mtx: valid while running */
-    bool stopping;                            /* guarded by mtx: no more commands */
-};
-
-/* ---- channel set (mutex held) ---- */
-
-static struct channel *set_find(struct hash_table *s, const char *name)
-{
-    return hash_table_find(s, name);
-}
-
-static struct channel *set_add(struct hash_table *s, const char *name, bool fixed)
-{
-    size_t len = strlen(name);
-    struct channel *c = xcalloc(1, sizeof *c + len + 1);
-    memcpy(c->name, name, len + 1);
-    c->fixed = fixed;
-    hash_table_insert(s, c->name, c);
-    return c;
-}
-
-static void set_remove(struct hash_table *s, struct channel *c)
-{
-    struct channel *removed = hash_table_remove(s, c->name);
-    assert(removed == c && "channel not in its set");
-    (void)removed;
-}
-
-/* The channels that pass want(), as an array the caller frees. */
-static struct channel **set_collect(const struct hash_table *s,
-                                    bool (*want)(const struct channel *), size_t *n)
-{
-    struct channel **out = xcalloc(hash_table_count(s), sizeof(struct channel *));
-    *n = 0;
-    size_t at = 0;
-    for (struct channel *c; (c = hash_table_next(s, &at));)
-        if (want(c))
-            out[(*n)++] = c;
-    return out;
-}
-
-static void channel_free(struct channel *c)
-{
-    free(c);
-}
-
-static bool not_listened(const struct channel *c)
-{
-    return !c->listened;
-}
-
-static bool is_stream(const struct channel *c)
-{
-    return !c->fixed;
-}
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define WARN_EVERY_MS  10000 /* at most one line per kind of trouble */
 
 /* ---- helpers of the listener thread ---- */
-
-static struct listener *from_arg(void *arg)
-{
-    struct listener *l = arg;
-    assert(l && l->magic == LISTENER_MAGIC);
-    return l;
-}
 
 static struct timeval ms_to_tv(int64_t ms)
 {
@@ -255,9 +142,7 @@ static void drop_connection(struct listener *l)
     l->conn = NULL;
     PTOK(pthread_mutex_lock(&l->mtx));
     atomic_store(&l->connected, false);
-    size_t at = 0;
-    for (struct channel *c; (c = hash_table_next(l->channels, &at));)
-        c->listened = false;
+    channels_unlisten_all(l->channels);
     PTOK(pthread_mutex_unlock(&l->mtx));
     atomic_store(&l->deps.metrics->listener_connected, 0);
 }
@@ -293,8 +178,7 @@ static int run_channel_sql(struct listener *l, const char *verb, const char *nam
     return run_sql(l, sql);
 }
 
-/* LISTENs c on the current connection and marks it. */
-static int listen_channel(struct listener *l, struct channel *c)
+int listener_listen_channel(struct listener *l, struct channel *c)
 {
     if (run_channel_sql(l, "LISTEN", c->name) != 0)
         return -1;
@@ -313,15 +197,15 @@ static int listen_all(struct listener *l, size_t *count)
     for (;;) {
         size_t n;
         PTOK(pthread_mutex_lock(&l->mtx));
-        struct channel **todo = set_collect(l->channels, not_listened, &n);
+        struct channel **todo = channels_unlistened(l->channels, &n);
         if (n == 0) {
             atomic_store(&l->connected, true);
-            *count = hash_table_count(l->channels);
+            *count = channels_count(l->channels);
         }
         PTOK(pthread_mutex_unlock(&l->mtx));
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++)
-            rc = listen_channel(l, todo[i]);
+            rc = listener_listen_channel(l, todo[i]);
         free(todo);
         if (rc != 0 || n == 0)
             return rc;
@@ -387,7 +271,7 @@ static void forget_unused(struct listener *l)
         return;
     size_t n;
     PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel **cs = set_collect(l->channels, is_stream, &n);
+    struct channel **cs = channels_streams(l->channels, &n);
     uint64_t *ensured = xcalloc(n, sizeof *ensured);
     for (size_t i = 0; i < n; i++)
         ensured[i] = cs[i]->ensured;
@@ -399,7 +283,7 @@ static void forget_unused(struct listener *l)
         c->idle_checks = used || c->ensured != ensured[i] ? 0 : c->idle_checks + 1;
         bool forget = c->idle_checks >= 2, listened = c->listened;
         if (forget)
-            set_remove(l->channels, c);
+            channels_remove(l->channels, c);
         PTOK(pthread_mutex_unlock(&l->mtx));
         if (forget && listened && l->conn)
             run_channel_sql(l, "UNLISTEN", c->name); /* a failure drops the connection */
@@ -448,122 +332,18 @@ static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
         listener_connect_once(l);
 }
 
-/* Mutex held. Wakes the loop only when the inbox goes from empty to
- * non-empty: the loop takes the whole list at once. */
-static void push_command(struct listener *l, struct command *cmd)
-{
-    bool was_empty = !l->inbox_head;
-    *l->inbox_tail = cmd;
-    l->inbox_tail = &cmd->next;
-    if (was_empty) {
-        uint64_t one = 1;
-        ssize_t n = write(l->inbox_fd, &one, sizeof one);
-        assert(n == (ssize_t)sizeof one);
-        (void)n;
-    }
-}
-
-/* Mutex held. Returns the whole inbox and empties it. */
-static struct command *take_commands(struct listener *l)
-{
-    struct command *list = l->inbox_head;
-    l->inbox_head = NULL;
-    l->inbox_tail = &l->inbox_head;
-    return list;
-}
-
-static void answer(struct listener *l, struct command *cmd, int result)
-{
-    PTOK(pthread_mutex_lock(&l->mtx));
-    cmd->result = result;
-    cmd->done = true;
-    bool abandoned = cmd->abandoned;
-    PTOK(pthread_cond_broadcast(&l->acked));
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    if (abandoned) {
-        free(cmd->stream);
-        free(cmd);
-    }
-}
-
-/* The inbox's LISTEN: 0 once the stream is LISTENed on the current connection. */
-static int listen_stream(struct listener *l, const char *name)
-{
-    if (!l->conn)
-        return -1;
-    PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel *c = set_find(l->channels, name);
-    if (!c) /* forgotten by a health check since it was ensured */
-        c = set_add(l->channels, name, false);
-    bool done = c->listened;
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    return done ? 0 : listen_channel(l, c);
-}
-
-static void inbox_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    struct listener *l = from_arg(arg);
-    uint64_t count;
-    /* Reset the eventfd before taking the list, so a push after the take
-     * (which finds the inbox empty) writes it again. */
-    ssize_t n = read(fd, &count, sizeof count);
-    assert(n == (ssize_t)sizeof count || errno == EAGAIN);
-    (void)n;
-    PTOK(pthread_mutex_lock(&l->mtx));
-    struct command *cmds = take_commands(l);
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    while (cmds) {
-        struct command *cmd = cmds;
-        cmds = cmd->next;
-        if (cmd->kind == CMD_STOP) {
-            assert(!cmds); /* nothing is queued after STOP */
-            free(cmd);
-            event_base_loopbreak(l->base);
-        } else {
-            answer(l, cmd, listen_stream(l, cmd->stream));
-        }
-    }
-}
-
-/* Marks whether the loop takes commands; on the way out answers any left. */
-static void set_running(struct listener *l, bool running)
-{
-    PTOK(pthread_mutex_lock(&l->mtx));
-    l->running = running;
-    l->loop_thread = pthread_self();
-    struct command *left = running ? NULL : take_commands(l);
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    for (struct command *cmd = left, *next; cmd; cmd = next) {
-        next = cmd->next;
-        if (cmd->kind == CMD_STOP)
-            free(cmd);
-        else
-            answer(l, cmd, -1);
-    }
-}
-
 static void *run(void *arg)
 {
     struct listener *l = from_arg(arg);
-    set_running(l, true);
+    inbox_set_running(l, true);
     if (event_base_dispatch(l->base) < 0)
         log_error("listener", "event loop failed: notifications stop");
-    set_running(l, false);
+    inbox_set_running(l, false);
     drop_connection(l);
     return NULL;
 }
 
 /* ---- public ---- */
-
-static void *must(void *p, const char *what)
-{
-    if (!p) {
-        log_error("listener", "could not create the %s: out of resources", what);
-        abort();
-    }
-    return p;
-}
 
 struct listener *listener_new(const struct listener_deps *deps)
 {
@@ -576,25 +356,13 @@ struct listener *listener_new(const struct listener_deps *deps)
     if (evthread_use_pthreads() != 0)
         must(NULL, "libevent thread support");
     l->base = must(event_base_new(), "event base");
-    l->inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->inbox_fd < 0)
-        must(NULL, "inbox eventfd");
-    l->inbox_ev =
-        must(event_new(l->base, l->inbox_fd, EV_READ | EV_PERSIST, inbox_cb, l), "inbox event");
+    inbox_init(l);
     l->health_ev = must(event_new(l->base, -1, EV_PERSIST, health_cb, l), "health timer");
     l->reconnect_ev = must(evtimer_new(l->base, reconnect_cb, l), "reconnect timer");
     l->backoff_ms = BACKOFF_MIN_MS;
     atomic_init(&l->connected, false);
-    pthread_condattr_t attr;
-    PTOK(pthread_condattr_init(&attr));
-    PTOK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    PTOK(pthread_cond_init(&l->acked, &attr));
-    PTOK(pthread_condattr_destroy(&attr));
     PTOK(pthread_mutex_init(&l->mtx, NULL));
-    l->inbox_tail = &l->inbox_head;
-    l->channels = hash_table_new();
-    set_add(l->channels, CHANNEL_EVENTS, true);
-    set_add(l->channels, CHANNEL_NOTIFY, true);
+    l->channels = channels_new();
     return l;
 }
 
@@ -630,11 +398,8 @@ void listener_stop(struct listener *l)
     PTOK(pthread_mutex_lock(&l->mtx));
     bool first = !l->stopping;
     l->stopping = true;
-    if (first && l->started) {
-        struct command *cmd = xcalloc(1, sizeof *cmd);
-        cmd->kind = CMD_STOP;
-        push_command(l, cmd);
-    }
+    if (first && l->started)
+        inbox_push_stop(l);
     PTOK(pthread_mutex_unlock(&l->mtx));
     if (!l->started)
         return;
@@ -648,79 +413,14 @@ void listener_free(struct listener *l)
         return;
     listener_stop(l);
     drop_connection(l); /* a test may have connected with no thread */
-    PTOK(pthread_mutex_lock(&l->mtx));
-    struct command *left = take_commands(l);
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    for (struct command *cmd = left, *next; cmd; cmd = next) {
-        next = cmd->next;
-        free(cmd->stream);
-        free(cmd);
-    }
-    event_free(l->inbox_ev);
+    inbox_free(l);
     event_free(l->health_ev);
     event_free(l->reconnect_ev);
     event_base_free(l->base);
-    close(l->inbox_fd);
-    size_t at = 0;
-    for (struct channel *c; (c = hash_table_next(l->channels, &at));)
-        channel_free(c); /* the table does not read its values */
-    hash_table_free(l->channels);
-    PTOK(pthread_cond_destroy(&l->acked));
+    channels_free(l->channels);
     PTOK(pthread_mutex_destroy(&l->mtx));
     l->magic = 0;
     free(l);
-}
-
-/* Mutex held. Queues a LISTEN for the loop and waits, bounded, for its ack. */
-static int wait_for_listen(struct listener *l, const char *stream)
-{
-    struct command *cmd = xcalloc(1, sizeof *cmd);
-    cmd->kind = CMD_LISTEN;
-    cmd->stream = xstrdup(stream);
-    push_command(l, cmd);
-    /* A real clock, not deps.clock: a condvar deadline must pass by itself. */
-    struct timespec deadline = clock_monotonic_deadline(ENSURE_TIMEOUT_MS);
-    while (!cmd->done) {
-        int err = pthread_cond_timedwait(&l->acked, &l->mtx, &deadline);
-        if (err == ETIMEDOUT)
-            break;
-        PTOK(err);
-    }
-    if (!cmd->done) {
-        cmd->abandoned = true; /* answer() frees it */
-        log_warn("listener", "LISTEN \"%s\" not acknowledged: no answer within %d ms", stream,
-                 ENSURE_TIMEOUT_MS);
-        return -1;
-    }
-    int rc = cmd->result;
-    free(cmd->stream);
-    free(cmd);
-    return rc;
-}
-
-int listener_ensure(struct listener *l, const char *stream)
-{
-    size_t len = strlen(stream);
-    if (len > CHANNEL_MAX)
-        return 0; /* no channel can carry it; sse.notify() and durable events still do */
-    assert(len > 0 && !memchr(stream, '"', len));
-    PTOK(pthread_mutex_lock(&l->mtx));
-    assert(!l->running || !pthread_equal(l->loop_thread, pthread_self()));
-    struct channel *c = set_find(l->channels, stream);
-    if (!c)
-        c = set_add(l->channels, stream, false);
-    c->ensured++;
-    c->idle_checks = 0;
-    int rc;
-    bool connected = atomic_load(&l->connected);
-    if (c->listened && connected)
-        rc = 0;
-    else if (!connected || !l->running || l->stopping)
-        rc = -1; /* in the set: the next connect LISTENs it */
-    else
-        rc = wait_for_listen(l, stream);
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    return rc;
 }
 
 bool listener_connected(struct listener *l)
