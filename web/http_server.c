@@ -169,8 +169,8 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
         return;
     assert(req->magic == REQ_MAGIC);
     if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
-        /* An SSE socket that accepted nothing for --write-deadline:          * §6.4): MHD closed
-         * it; the client resumes from its Last-Event-ID. */
+        /* An SSE socket that accepted nothing for --write-deadline: MHD
+         * closed it; the client resumes from its Last-Event-ID. */
         metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
@@ -311,7 +311,8 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
             metrics_observe_latency(w->deps.metrics, clock_wall_us(w->deps.clock) - published_us);
         return n;
     }
-    /* 0 only ever after parking the socket: returning 0 unparked busy-loops (trap 1). */
+    /* 0 only ever after parking the socket: MHD calls a reader that returns 0
+     * unparked again at once, a busy loop. */
     return n == CONN_READ_SUSPENDED ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
