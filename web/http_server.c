@@ -1,8 +1,9 @@
 /*
- * http_server: the HTTP adapter over libmicrohttpd, and the only file that
- * includes <microhttpd.h>. Owns the daemon (an internal thread pool with
- * epoll and suspend/resume), the list of open SSE responses, and the
- * translation between MHD callbacks and struct connection:
+ * http_server: the HTTP adapter over libmicrohttpd (only web/ includes
+ * <microhttpd.h>). Owns the daemon (an internal thread pool with epoll and
+ * suspend/resume), the list of open SSE responses, and the translation
+ * between MHD callbacks and struct connection (a request's life and the
+ * answers every route shares are request.c's):
  *
  *   reader callback  → connection_read(): copy queued frames, or park the
  *                      socket with MHD_suspend_connection() when empty;
@@ -27,6 +28,7 @@
 #include "web/auth.h"
 #include "web/cors.h"
 #include "web/query.h"
+#include "web/web_internal.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -43,10 +45,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#define WEB_MAGIC 0x57454221u /* "WEB!" */
-#define REQ_MAGIC 0x52455121u /* "REQ!" */
 #define SUB_MAGIC 0x53554221u /* "SUB!" */
-#define EP_MAGIC  0x45502121u /* "EP!!" */
 
 /* The block MHD allocates inside every callback response, that is per
  * subscriber, and offers the reader per call: 4 KiB here made 13.7 KiB per
@@ -73,53 +72,8 @@
 /* MHD's own error lines per second: it logs a line for every socket that died
  * while parked, which under churn is thousands a second. */
 #define MHD_LOG_PER_SECOND 5
-/* Lines per second about clients: one per rejected request or stuck socket. */
-#define CLIENT_LOG_PER_SECOND 10
 /* Connections the admin daemon takes: probes, scrapers and publishers. */
 #define ADMIN_CONNECTIONS 256
-
-struct sub;
-
-/* The two daemons share one handler; each passes its own endpoint. */
-struct endpoint {
-    unsigned magic;
-    struct web *web;
-    bool admin; /* --admin-listen: health, metrics, stats and publish only */
-};
-
-struct web {
-    unsigned magic;
-    struct web_config cfg; /* fixed after start */
-    struct web_deps deps;  /* fixed after start */
-    struct MHD_Daemon *daemon, *admin_daemon;
-    int admin_port;
-    struct endpoint main_ep, admin_ep; /* fixed after start: the daemons' cls */
-    struct cors *cors;                 /* fixed after start; NULL: CORS off */
-    pthread_mutex_t mtx;
-    struct sub *subs; /* guarded by mtx: open SSE responses */
-    size_t nsubs;     /* guarded by mtx */
-    bool closing;     /* guarded by mtx: web_drain or web_stop ran */
-    _Atomic uint64_t random_state;
-    struct log_budget mhd_log;    /* MHD's own error lines */
-    struct log_budget client_log; /* lines about bad or stuck clients */
-};
-
-/* Per request, from the URI logger until MHD reports completion. */
-struct request {
-    unsigned magic;
-    char *uri; /* raw, undecoded */
-    struct MHD_Connection *mhd;
-    struct web *web;
-    /* POST /publish: the body as it arrives, then the publisher's answer. */
-    char *body;
-    size_t body_len;
-    bool body_started, body_too_large, publish_queued;
-    _Atomic int publish_outcome; /* -1 until the publisher answers */
-    _Atomic size_t publish_accepted;
-    bool sub;               /* answered with an SSE stream */
-    const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
-    bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
-};
 
 /* Per SSE response. */
 struct sub {
@@ -145,116 +99,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     log_warn("http", "libmicrohttpd: %s", line);
 }
 
-static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
-{
-    (void)cls;
-    struct request *req = xcalloc(1, sizeof *req);
-    req->magic = REQ_MAGIC;
-    req->mhd = c;
-    req->web = cls;
-    atomic_init(&req->publish_outcome, -1);
-    req->uri = xstrdup(uri ? uri : "");
-    return req;
-}
-
-static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-                              enum MHD_RequestTerminationCode toe)
-{
-    struct endpoint *ep = cls;
-    assert(ep->magic == EP_MAGIC);
-    struct web *w = ep->web;
-    (void)c;
-    struct request *req = *req_cls;
-    if (!req)
-        return;
-    assert(req->magic == REQ_MAGIC);
-    if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
-        /* An SSE socket that accepted nothing for --write-deadline: MHD
-         * closed it; the client resumes from its Last-Event-ID. */
-        metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
-        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-            log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
-                     w->cfg.write_deadline_ms);
-    }
-    free(req->uri);
-    free(req->body);
-    req->magic = 0;
-    free(req);
-    *req_cls = NULL;
-}
-
-/* Queues r with the request's CORS headers and drops our reference to it. */
-static enum MHD_Result queue(struct request *req, unsigned status, struct MHD_Response *r)
-{
-    if (req->cors_allow) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", req->cors_allow);
-        if (req->cors_credentials)
-            MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
-        MHD_add_response_header(r, "Vary", "Origin");
-    }
-    enum MHD_Result ret = MHD_queue_response(req->mhd, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result respond(struct request *req, unsigned status, const char *type,
-                               const char *body, size_t len)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    return queue(req, status, r);
-}
-
-static enum MHD_Result respond_error(struct request *req, unsigned status, const char *message)
-{
-    char body[320];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", message);
-    return respond(req, status, "application/json", body, (size_t)n);
-}
-
-/* 401 or 403 from an authorization verdict, with a one-line log. */
-static enum MHD_Result respond_auth(struct web *w, struct request *req, enum auth_action action,
-                                    enum auth_result r, const char *reason)
-{
-    if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-        log_info("http", "refused %s: %s", action == AUTH_PUBLISH ? "a publish" : "a subscription",
-                 reason);
-    char body[320];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (r == AUTH_UNAUTHORIZED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sse\"");
-    return queue(req, r == AUTH_UNAUTHORIZED ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_FORBIDDEN, resp);
-}
-
-/* With a secret set, checks the request's token for action on streams; on
- * AUTH_OK *expires_s is when it ends (0: never). Open mode always allows. */
-static enum auth_result authorize(struct web *w, struct request *req, const char *query_token,
-                                  enum auth_action action, const char *const *streams,
-                                  size_t nstreams, int64_t *expires_s, const char **reason)
-{
-    *expires_s = 0;
-    if (!w->deps.auth)
-        return AUTH_OK;
-    char *token = auth_token_from(
-        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
-        query_token);
-    enum auth_result r = auth_check(w->deps.auth, token, clock_wall_us(w->deps.clock) / 1000000,
-                                    action, streams, nstreams, expires_s, reason);
-    free(token);
-    return r;
-}
-
 static enum MHD_Result respond_owned(struct request *req, const char *type, char *body)
 {
-    enum MHD_Result r = respond(req, MHD_HTTP_OK, type, body, strlen(body));
+    enum MHD_Result r = web_respond(req, MHD_HTTP_OK, type, body, strlen(body));
     free(body);
     return r;
 }
@@ -395,17 +242,17 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
         metrics_add(&m->connections_rejected, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "rejected a subscription: %s", why);
-        return respond_error(req, MHD_HTTP_BAD_REQUEST, why);
+        return web_respond_error(req, MHD_HTTP_BAD_REQUEST, why);
     }
     int64_t expires_s;
     const char *reason;
     enum auth_result ar =
-        authorize(w, req, sr.token, AUTH_SUBSCRIBE, (const char *const *)sr.streams, sr.nstreams,
-                  &expires_s, &reason);
+        web_authorize(w, req, sr.token, AUTH_SUBSCRIBE, (const char *const *)sr.streams,
+                      sr.nstreams, &expires_s, &reason);
     if (ar != AUTH_OK) {
         sub_request_clear(&sr);
         metrics_add(&m->connections_rejected, 1);
-        return respond_auth(w, req, AUTH_SUBSCRIBE, ar, reason);
+        return web_respond_auth(w, req, AUTH_SUBSCRIBE, ar, reason);
     }
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
     const char *header = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Last-Event-ID");
@@ -464,7 +311,7 @@ static enum MHD_Result serve_events(struct web *w, struct MHD_Connection *mc, st
      * daemon is stopping, MHD answers "yes" without keeping the response, so
      * sse_free runs inside queue() and s is gone with it. */
     struct connection *conn = connection_ref(s->conn);
-    enum MHD_Result ret = queue(req, MHD_HTTP_OK, r);
+    enum MHD_Result ret = web_queue(req, MHD_HTTP_OK, r);
     if (ret != MHD_YES || connection_is_gone(conn)) {
         connection_unref(conn);
         return ret;
@@ -523,11 +370,11 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
         size_t accepted = atomic_load(&req->publish_accepted);
         if (outcome == PUBLISH_COMMITTED) {
             int n = snprintf(body, sizeof body, "{\"accepted\":%zu}", accepted);
-            return respond(req, MHD_HTTP_CREATED, "application/json", body, (size_t)n);
+            return web_respond(req, MHD_HTTP_CREATED, "application/json", body, (size_t)n);
         }
         return outcome == PUBLISH_REJECTED
-                   ? respond_error(req, MHD_HTTP_BAD_REQUEST, "the database refused the events")
-                   : respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+                   ? web_respond_error(req, MHD_HTTP_BAD_REQUEST, "the database refused the events")
+                   : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     }
     if (req->publish_queued)
         return MHD_YES; /* a spurious call while parked */
@@ -548,7 +395,7 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
         MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (req->body_too_large || (length && strtoull(length, NULL, 10) > PUBLISH_BODY_MAX)) {
         metrics_add(&w->deps.metrics->publish_rejected, 1);
-        return respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
+        return web_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
     }
     if (!req->body_started) {
         req->body_started = true;
@@ -563,7 +410,7 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
         metrics_add(&w->deps.metrics->publish_rejected, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "rejected a publish: %s", err);
-        return respond_error(req, MHD_HTTP_BAD_REQUEST, err);
+        return web_respond_error(req, MHD_HTTP_BAD_REQUEST, err);
     }
     if (w->deps.auth) {
         const char **streams = xmalloc(events.n * sizeof *streams);
@@ -574,13 +421,13 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
         const char *q = strchr(req->uri, '?');
         char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
         enum auth_result ar =
-            authorize(w, req, from_query, AUTH_PUBLISH, streams, events.n, &expires_s, &reason);
+            web_authorize(w, req, from_query, AUTH_PUBLISH, streams, events.n, &expires_s, &reason);
         free(from_query);
         free(streams);
         if (ar != AUTH_OK) {
             publish_list_clear(&events);
             metrics_add(&w->deps.metrics->publish_rejected, 1);
-            return respond_auth(w, req, AUTH_PUBLISH, ar, reason);
+            return web_respond_auth(w, req, AUTH_PUBLISH, ar, reason);
         }
     }
     const struct web_hooks *h = w->deps.hooks;
@@ -588,8 +435,8 @@ static enum MHD_Result serve_publish(struct web *w, struct request *req, const c
     if (r != PUBLISH_QUEUED) {
         publish_list_clear(&events);
         metrics_add(&w->deps.metrics->publish_failed, 1);
-        return respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-                             r == PUBLISH_FULL ? "publish queue full" : "draining");
+        return web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 r == PUBLISH_FULL ? "publish queue full" : "draining");
     }
     req->publish_queued = true;
     MHD_suspend_connection(req->mhd);
@@ -604,7 +451,7 @@ static enum MHD_Result preflight(struct request *req)
     MHD_add_response_header(r, "Access-Control-Allow-Headers",
                             "Authorization, Content-Type, Last-Event-ID");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    return queue(req, MHD_HTTP_NO_CONTENT, r);
+    return web_queue(req, MHD_HTTP_NO_CONTENT, r);
 }
 
 static bool is_path(const char *url, const char *const *paths, size_t n)
@@ -637,7 +484,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     bool is_demo = !ep->admin && w->cfg.demo && strcmp(url, "/") == 0;
     if (!is_events && !is_demo && !is_publish &&
         !is_path(url, control, sizeof control / sizeof control[0]))
-        return respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
+        return web_respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
 
     const char *origin = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Host");
@@ -645,7 +492,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     case CORS_DENY:
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "refused a request from origin %.100s: not in --cors-origin", origin);
-        return respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
+        return web_respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
     case CORS_ALLOW:
         if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
             return preflight(req);
@@ -657,28 +504,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     if (is_publish)
         return strcmp(method, MHD_HTTP_METHOD_POST) == 0
                    ? serve_publish(w, req, upload_data, upload_data_size)
-                   : respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+                   : web_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (!get && !(head && !is_events))
-        return respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+        return web_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     if (is_events)
         return serve_events(w, mc, req);
     const struct web_hooks *h = w->deps.hooks;
     if (strcmp(url, "/healthz") == 0)
-        return respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
+        return web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
     if (strcmp(url, "/readyz") == 0)
         return h->ready(h->ctx)
-                   ? respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
-                   : respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
+                   ? web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
+                   : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
     if (strcmp(url, "/metrics") == 0)
         return respond_owned(req, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
     if (strcmp(url, "/stats") == 0)
         return respond_owned(req, "application/json", h->stats_json(h->ctx));
     extern const char demo_page_html[];
     extern const size_t demo_page_html_len;
-    return respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
-                   demo_page_html_len);
+    return web_respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
+                       demo_page_html_len);
 }
 
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
@@ -750,8 +597,8 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
          * ones get 431), then the response's headers; MHD zeroes what it
          * frees, so all of it stays resident for the socket's life. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, w,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, web_request_new, w,
+        MHD_OPTION_NOTIFY_COMPLETED, web_request_completed, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)1024, MHD_OPTION_END);
     if (!d) {
         log_error("http", "could not listen on %s", listen);

@@ -1,6 +1,6 @@
 /*
- * http_server: the HTTP adapter over libmicrohttpd (the only file that
- * includes <microhttpd.h>). Serves GET /events as SSE, /healthz,
+ * http_server: the HTTP adapter over libmicrohttpd (only web/ includes
+ * <microhttpd.h>). Serves GET /events as SSE, POST /publish, /healthz,
  * /readyz, /metrics, /stats and the demo page. Each SSE response is a
  * content-reader callback over a struct connection that suspends the socket
  * when its queue is empty and is resumed by whoever queues the next frame.

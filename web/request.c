@@ -1,0 +1,127 @@
+/*
+ * request: one HTTP request's life in the adapter, and the answers every route
+ * builds on. MHD's URI logger creates the struct request, its completion
+ * callback frees it; in between a route answers through web_queue(), the one
+ * place where the headers every response carries (CORS) are added.
+ * web_authorize() reads the request's token and asks auth whether it covers
+ * the streams.
+ *
+ * Threads: MHD's workers, one request at a time on each.
+ * Does not: route, or hold a response open (the SSE and publish endpoints
+ * do).
+ */
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "web/auth.h"
+#include "web/web_internal.h"
+
+#include <assert.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *req = xcalloc(1, sizeof *req);
+    req->magic = REQ_MAGIC;
+    req->mhd = c;
+    req->web = cls;
+    atomic_init(&req->publish_outcome, -1);
+    req->uri = xstrdup(uri ? uri : "");
+    return req;
+}
+
+void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct endpoint *ep = cls;
+    assert(ep->magic == EP_MAGIC);
+    struct web *w = ep->web;
+    (void)c;
+    struct request *req = *req_cls;
+    if (!req)
+        return;
+    assert(req->magic == REQ_MAGIC);
+    if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        /* An SSE socket that accepted nothing for --write-deadline: MHD
+         * closed it; the client resumes from its Last-Event-ID. */
+        metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
+                     w->cfg.write_deadline_ms);
+    }
+    free(req->uri);
+    free(req->body);
+    req->magic = 0;
+    free(req);
+    *req_cls = NULL;
+}
+
+enum MHD_Result web_queue(struct request *req, unsigned status, struct MHD_Response *r)
+{
+    if (req->cors_allow) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", req->cors_allow);
+        if (req->cors_credentials)
+            MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    enum MHD_Result ret = MHD_queue_response(req->mhd, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result web_respond(struct request *req, unsigned status, const char *type,
+                            const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    return web_queue(req, status, r);
+}
+
+enum MHD_Result web_respond_error(struct request *req, unsigned status, const char *message)
+{
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", message);
+    return web_respond(req, status, "application/json", body, (size_t)n);
+}
+
+enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_action action,
+                                 enum auth_result r, const char *reason)
+{
+    if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+        log_info("http", "refused %s: %s", action == AUTH_PUBLISH ? "a publish" : "a subscription",
+                 reason);
+    char body[320];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (r == AUTH_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sse\"");
+    return web_queue(req, r == AUTH_UNAUTHORIZED ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_FORBIDDEN,
+                     resp);
+}
+
+enum auth_result web_authorize(struct web *w, struct request *req, const char *query_token,
+                               enum auth_action action, const char *const *streams, size_t nstreams,
+                               int64_t *expires_s, const char **reason)
+{
+    *expires_s = 0;
+    if (!w->deps.auth)
+        return AUTH_OK;
+    char *token = auth_token_from(
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+        query_token);
+    enum auth_result r = auth_check(w->deps.auth, token, clock_wall_us(w->deps.clock) / 1000000,
+                                    action, streams, nstreams, expires_s, reason);
+    free(token);
+    return r;
+}

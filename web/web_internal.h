@@ -1,0 +1,101 @@
+/*
+ * web_internal: PRIVATE to web/; nothing outside web/ includes it (the
+ * gateway uses web/http_server.h). The state the HTTP adapter's files share:
+ * the server (struct web), the daemons' endpoints, one request's state, and
+ * the answers every route builds on.
+ *
+ *   http_server.c      the daemons, routing by path and method, the small answers
+ *   request.c          a request's life (created, answered, ended) and its token
+ *
+ * Threads: MHD's workers run every function declared here.
+ */
+#ifndef SSE_WEB_INTERNAL_H
+#define SSE_WEB_INTERNAL_H
+
+#include "common/log.h"
+#include "web/auth.h"
+#include "web/http_server.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEB_MAGIC 0x57454221u /* "WEB!" */
+#define REQ_MAGIC 0x52455121u /* "REQ!" */
+#define EP_MAGIC  0x45502121u /* "EP!!" */
+
+/* Lines per second about clients: one per rejected request or stuck socket. */
+#define CLIENT_LOG_PER_SECOND 10
+
+struct sub;
+
+/* The two daemons share one handler; each passes its own endpoint. */
+struct endpoint {
+    unsigned magic;
+    struct web *web;
+    bool admin; /* --admin-listen: health, metrics, stats and publish only */
+};
+
+struct web {
+    unsigned magic;
+    struct web_config cfg; /* fixed after start */
+    struct web_deps deps;  /* fixed after start */
+    struct MHD_Daemon *daemon, *admin_daemon;
+    int admin_port;
+    struct endpoint main_ep, admin_ep; /* fixed after start: the daemons' cls */
+    struct cors *cors;                 /* fixed after start; NULL: CORS off */
+    pthread_mutex_t mtx;
+    struct sub *subs; /* guarded by mtx: open SSE responses */
+    size_t nsubs;     /* guarded by mtx */
+    bool closing;     /* guarded by mtx: web_drain or web_stop ran */
+    _Atomic uint64_t random_state;
+    struct log_budget mhd_log;    /* MHD's own error lines */
+    struct log_budget client_log; /* lines about bad or stuck clients */
+};
+
+/* Per request, from the URI logger until MHD reports completion. */
+struct request {
+    unsigned magic;
+    char *uri; /* raw, undecoded */
+    struct MHD_Connection *mhd;
+    struct web *web;
+    /* POST /publish: the body as it arrives, then the publisher's answer. */
+    char *body;
+    size_t body_len;
+    bool body_started, body_too_large, publish_queued;
+    _Atomic int publish_outcome; /* -1 until the publisher answers */
+    _Atomic size_t publish_accepted;
+    bool sub;               /* answered with an SSE stream */
+    const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
+    bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
+};
+
+/* request.c */
+
+/* MHD's URI logger: the first callback of a request, whose result MHD hands
+ * to every later one as *req_cls. cls is the struct web. */
+void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c);
+/* MHD's completion callback (cls: the endpoint): frees the request. */
+void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                           enum MHD_RequestTerminationCode toe);
+/* Queues r with the request's CORS headers and drops our reference to it. */
+enum MHD_Result web_queue(struct request *req, unsigned status, struct MHD_Response *r);
+/* A body copied from body/len, with no-cache (and Retry-After on a 503). */
+enum MHD_Result web_respond(struct request *req, unsigned status, const char *type,
+                            const char *body, size_t len);
+/* {"error":message} with the given status. */
+enum MHD_Result web_respond_error(struct request *req, unsigned status, const char *message);
+/* 401 or 403 from an authorization verdict, with a one-line log. */
+enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_action action,
+                                 enum auth_result r, const char *reason);
+/* With a secret set, checks the request's token (Authorization header,
+ * cookie or query_token) for action on streams; on AUTH_OK *expires_s is when
+ * it ends (0: never). Open mode always allows. */
+enum auth_result web_authorize(struct web *w, struct request *req, const char *query_token,
+                               enum auth_action action, const char *const *streams, size_t nstreams,
+                               int64_t *expires_s, const char **reason);
+
+#endif
