@@ -6,6 +6,7 @@
  *
  *   http_server.c      the daemons, routing by path and method, the small answers
  *   request.c          a request's life (created, answered, ended) and its token
+ *   publish_endpoint.c POST /publish
  *
  * Threads: MHD's workers run every function declared here.
  */
@@ -97,5 +98,12 @@ enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_a
 enum auth_result web_authorize(struct web *w, struct request *req, const char *query_token,
                                enum auth_action action, const char *const *streams, size_t nstreams,
                                int64_t *expires_s, const char **reason);
+
+/* publish_endpoint.c */
+
+/* POST /publish, called on each of MHD's calls for the request once its
+ * route and headers passed: upload/upload_size are the body's next piece. */
+enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char *upload_data,
+                                  size_t *upload_data_size);
 
 #endif
