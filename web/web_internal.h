@@ -6,9 +6,11 @@
  *
  *   http_server.c      the daemons, routing by path and method, the small answers
  *   request.c          a request's life (created, answered, ended) and its token
+ *   sse_response.c     GET /events, the SSE responses' callbacks, drain
  *   publish_endpoint.c POST /publish
  *
- * Threads: MHD's workers run every function declared here.
+ * Threads: MHD's workers run every function declared here but
+ * web_close_streams, which drain and stop run on the gateway's thread.
  */
 #ifndef SSE_WEB_INTERNAL_H
 #define SSE_WEB_INTERNAL_H
@@ -48,11 +50,13 @@ struct web {
     int admin_port;
     struct endpoint main_ep, admin_ep; /* fixed after start: the daemons' cls */
     struct cors *cors;                 /* fixed after start; NULL: CORS off */
+    /* The open SSE responses (sse_response.c). */
     pthread_mutex_t mtx;
-    struct sub *subs; /* guarded by mtx: open SSE responses */
-    size_t nsubs;     /* guarded by mtx */
-    bool closing;     /* guarded by mtx: web_drain or web_stop ran */
-    _Atomic uint64_t random_state;
+    struct sub *subs;              /* guarded by mtx */
+    size_t nsubs;                  /* guarded by mtx */
+    bool closing;                  /* guarded by mtx: web_drain or web_stop ran */
+    _Atomic uint64_t random_state; /* the sentinels' retry jitter */
+
     struct log_budget mhd_log;    /* MHD's own error lines */
     struct log_budget client_log; /* lines about bad or stuck clients */
 };
@@ -98,6 +102,16 @@ enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_a
 enum auth_result web_authorize(struct web *w, struct request *req, const char *query_token,
                                enum auth_action action, const char *const *streams, size_t nstreams,
                                int64_t *expires_s, const char **reason);
+
+/* sse_response.c */
+
+/* GET /events: parses and authorizes the subscription, then answers 200 with
+ * an SSE stream (or an error status). */
+enum MHD_Result web_serve_events(struct web *w, struct request *req);
+/* Closes every open SSE response, each with its own shutdown sentinel when
+ * with_sentinel (one already closing keeps what it has), and marks the
+ * server closing: later subscriptions get a sentinel at once. */
+void web_close_streams(struct web *w, bool with_sentinel);
 
 /* publish_endpoint.c */
 
