@@ -1,7 +1,9 @@
 /*
  * sse_response: GET /events, one long-lived response per subscriber, and the
- * list of open SSE responses. Translates between MHD's callbacks and struct
- * connection:
+ * list of open SSE responses. A subscription goes through three steps: parse
+ * and authorize, build (the connection and the response), admit (capacity,
+ * draining, the subscribe hook). Then this file translates between MHD's
+ * callbacks and struct connection:
  *
  *   reader callback  → connection_read(): copy queued frames, or park the
  *                      socket with MHD_suspend_connection() when empty;
@@ -9,11 +11,12 @@
  *   io send          → a non-blocking write straight to the parked socket;
  *   response free    → the "connection gone" signal: unsubscribe, unref.
  *
- * Drain and stop close every open response, each with its own sentinel.
+ * Drain closes every open response, each with its own shutdown sentinel;
+ * stop closes them without one, so that none stays parked.
  *
  * Threads: MHD's workers run the request and the callbacks; io resume and
- * io send run on whichever thread queued a frame; web_drain on the gateway's
- * thread. The list of open responses is guarded by web->mtx.
+ * io send run on whichever thread queued a frame; drain and stop on the
+ * gateway's thread. The list of open responses is guarded by web->mtx.
  * Does not: decide delivery (the dispatcher does), parse the query itself
  * (query.c does, on the raw URI, because MHD's own argument parsing decodes
  * %00 into a truncated C string), or route (http_server.c does).
@@ -183,49 +186,62 @@ static unsigned deadline_seconds(const struct web *w)
     return (unsigned)((ms + 999) / 1000);
 }
 
-enum MHD_Result web_serve_events(struct web *w, struct request *req)
+/* Step 1, parse and authorize: the query (streams, cursor, token), the
+ * token's right to subscribe to every stream, then the Last-Event-ID header.
+ * Returns true with *sr filled (the caller clears it) and *expires_s set;
+ * false once it has answered 400, 401 or 403 in *answer (*sr then empty). */
+static bool parse_and_authorize(struct web *w, struct request *req, struct sub_request *sr,
+                                int64_t *expires_s, enum MHD_Result *answer)
 {
-    struct MHD_Connection *mc = req->mhd;
     struct metrics *m = w->deps.metrics;
     const char *q = strchr(req->uri, '?');
-    struct sub_request sr;
     const char *why;
     enum query_status st = query_parse_subscription(q ? q + 1 : "", q ? strlen(q + 1) : 0,
-                                                    w->cfg.max_streams_per_connection, &sr, &why);
+                                                    w->cfg.max_streams_per_connection, sr, &why);
     if (st != QUERY_OK) {
         metrics_add(&m->connections_rejected, 1);
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "rejected a subscription: %s", why);
-        return web_respond_error(req, MHD_HTTP_BAD_REQUEST, why);
+        *answer = web_respond_error(req, MHD_HTTP_BAD_REQUEST, why);
+        return false;
     }
-    int64_t expires_s;
     const char *reason;
     enum auth_result ar =
-        web_authorize(w, req, sr.token, AUTH_SUBSCRIBE, (const char *const *)sr.streams,
-                      sr.nstreams, &expires_s, &reason);
+        web_authorize(w, req, sr->token, AUTH_SUBSCRIBE, (const char *const *)sr->streams,
+                      sr->nstreams, expires_s, &reason);
     if (ar != AUTH_OK) {
-        sub_request_clear(&sr);
+        sub_request_clear(sr);
         metrics_add(&m->connections_rejected, 1);
-        return web_respond_auth(w, req, AUTH_SUBSCRIBE, ar, reason);
+        *answer = web_respond_auth(w, req, AUTH_SUBSCRIBE, ar, reason);
+        return false;
     }
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
-    const char *header = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *header = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Last-Event-ID");
     int64_t from_header;
     if (header && cursor_parse(header, strlen(header), &from_header) == 0) {
-        sr.has_cursor = true;
-        sr.cursor = from_header;
+        sr->has_cursor = true;
+        sr->cursor = from_header;
     }
+    return true;
+}
 
+/* Step 2, build: the subscriber's connection with the preamble queued, and
+ * the response that streams it. Returns the response and the sub in *out;
+ * the response's free callback ends the sub. No other thread sees either
+ * yet: the sub is not listed and the connection not registered. */
+static struct MHD_Response *build(struct web *w, struct request *req, const struct sub_request *sr,
+                                  int64_t expires_s, struct sub **out)
+{
     struct sub *s = xcalloc(1, sizeof *s);
     s->magic = SUB_MAGIC;
     s->web = w;
-    s->mhd = mc;
+    s->mhd = req->mhd;
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     s->fd = ci ? ci->connect_fd : -1;
     s->conn = connection_new(&(struct connection_params){
-        .streams = (const char *const *)sr.streams,
-        .nstreams = sr.nstreams,
+        .streams = (const char *const *)sr->streams,
+        .nstreams = sr->nstreams,
         .max_queued_bytes = w->cfg.max_queued_bytes,
         .io = &mhd_io,
         .io_ctx = s,
@@ -233,9 +249,6 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req)
         .now_ms = clock_now_ms(w->deps.clock),
         .expires_s = expires_s,
     });
-    bool has_cursor = sr.has_cursor;
-    int64_t cursor = sr.cursor;
-    sub_request_clear(&sr);
     struct frame *preamble = sse_encode_preamble(w->cfg.retry_ms);
     connection_push(s->conn, preamble, clock_now_ms(w->deps.clock), false);
     frame_unref(preamble);
@@ -249,7 +262,18 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req)
      * parked socket (io_send) and bytes MHD writes then follow each other
      * with no framing to keep in step. EventSource reads either. */
     MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
+    *out = s;
+    return r;
+}
 
+/* Step 3, admit: lists the sub among the open responses and queues the
+ * response (200). Then the subscriber is let in, the subscribe hook queueing
+ * its connect from the cursor; or, while draining, over --max-connections,
+ * or when the hook refuses, it gets its sentinel and the stream ends. */
+static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
+                             struct MHD_Response *r, bool has_cursor, int64_t cursor)
+{
+    struct metrics *m = w->deps.metrics;
     PTOK(pthread_mutex_lock(&w->mtx));
     s->next = w->subs;
     if (w->subs)
@@ -263,7 +287,7 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req)
 
     /* Our own reference, because queueing may end the sub at once: when the
      * daemon is stopping, MHD answers "yes" without keeping the response, so
-     * sse_free runs inside queue() and s is gone with it. */
+     * sse_free runs inside web_queue() and s is gone with it. */
     struct connection *conn = connection_ref(s->conn);
     enum MHD_Result ret = web_queue(req, MHD_HTTP_OK, r);
     if (ret != MHD_YES || connection_is_gone(conn)) {
@@ -275,7 +299,7 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req)
      * out a parked socket nor calls the reader of one it cannot write: so on
      * an SSE response it is exactly "the socket accepted nothing for
      * --write-deadline". Resuming restarts the count. */
-    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
+    MHD_set_connection_option(req->mhd, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
     struct frame *final = NULL;
     if (closing) {
         final = shutdown_sentinel(w);
@@ -296,6 +320,20 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req)
     connection_close(conn, final);
     frame_unref(final);
     connection_unref(conn);
+    return ret;
+}
+
+enum MHD_Result web_serve_events(struct web *w, struct request *req)
+{
+    struct sub_request sr;
+    int64_t expires_s;
+    enum MHD_Result refused;
+    if (!parse_and_authorize(w, req, &sr, &expires_s, &refused))
+        return refused;
+    struct sub *s;
+    struct MHD_Response *r = build(w, req, &sr, expires_s, &s);
+    enum MHD_Result ret = admit(w, req, s, r, sr.has_cursor, sr.cursor);
+    sub_request_clear(&sr);
     return ret;
 }
 
