@@ -2,17 +2,18 @@
  * http_server: the HTTP adapter over libmicrohttpd (only web/ includes
  * <microhttpd.h>), and its routing. Owns the daemons (an internal thread pool
  * with epoll and suspend/resume, plus the small admin daemon of
- * --admin-listen) and the one handler both share: it routes each request by
- * path and method, after checking its headers (CORS, answering a preflight
- * itself), and gives the small answers: health, readiness, metrics, stats
- * and the demo page.
+ * --admin-listen) and the one handler both share: it finds the request's
+ * route in the table routes[] by path, checks its headers in one place
+ * (check_headers: CORS, answering a preflight itself), then its method, and
+ * calls the route. The small answers are here, one function per route:
+ * health, readiness, metrics, stats and the demo page.
  *
  * The long-lived routes have their own files: GET /events sse_response.c,
  * POST /publish publish_endpoint.c. A request's life and the answers every
  * route shares are request.c's.
  *
- * Threads: MHD's workers run the handler and the logger; web_new, web_start,
- * web_stop and web_free run on the gateway's main thread.
+ * Threads: MHD's threads run the handler and the logger; the web_*
+ * functions here run on the gateway's main thread.
  * Does not: parse a query or a body (query.c and publish_body.c do) or hold
  * a response open.
  */
@@ -70,11 +71,113 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     log_warn("http", "libmicrohttpd: %s", line);
 }
 
+/* Methods a route takes, as bits. */
+enum { METHOD_GET = 1, METHOD_HEAD = 2, METHOD_POST = 4 };
+
+static unsigned method_bit(const char *method)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return METHOD_GET;
+    if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+        return METHOD_HEAD;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return METHOD_POST;
+    return 0;
+}
+
+/* The small answers: one function per route. */
+
+static enum MHD_Result serve_healthz(struct web *w, struct request *req, const char *upload,
+                                     size_t *upload_size)
+{
+    (void)w, (void)upload, (void)upload_size;
+    return web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static enum MHD_Result serve_readyz(struct web *w, struct request *req, const char *upload,
+                                    size_t *upload_size)
+{
+    (void)upload, (void)upload_size;
+    const struct web_hooks *h = w->deps.hooks;
+    return h->ready(h->ctx)
+               ? web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
+               : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
+}
+
+/* A 200 with a body the hook allocated; frees it. */
 static enum MHD_Result respond_owned(struct request *req, const char *type, char *body)
 {
     enum MHD_Result r = web_respond(req, MHD_HTTP_OK, type, body, strlen(body));
     free(body);
     return r;
+}
+
+static enum MHD_Result serve_metrics(struct web *w, struct request *req, const char *upload,
+                                     size_t *upload_size)
+{
+    (void)upload, (void)upload_size;
+    const struct web_hooks *h = w->deps.hooks;
+    return respond_owned(req, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
+}
+
+static enum MHD_Result serve_stats(struct web *w, struct request *req, const char *upload,
+                                   size_t *upload_size)
+{
+    (void)upload, (void)upload_size;
+    const struct web_hooks *h = w->deps.hooks;
+    return respond_owned(req, "application/json", h->stats_json(h->ctx));
+}
+
+/* web/demo.html, embedded at build time. */
+extern const char demo_page_html[];
+extern const size_t demo_page_html_len;
+
+static enum MHD_Result serve_demo(struct web *w, struct request *req, const char *upload,
+                                  size_t *upload_size)
+{
+    (void)w, (void)upload, (void)upload_size;
+    return web_respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
+                       demo_page_html_len);
+}
+
+/* Which daemon serves a route. */
+enum served_on {
+    ON_BOTH = 0, /* the main daemon and the admin daemon */
+    ON_MAIN,     /* the main daemon only */
+    ON_DEMO,     /* the main daemon, with --demo only */
+};
+
+struct route {
+    const char *path;
+    unsigned methods; /* METHOD_* bits; any other method gets 405 */
+    enum served_on on;
+    route_fn serve;
+};
+
+/* Every path served. HEAD is allowed wherever GET is, except on /events;
+ * MHD sends a HEAD the GET's headers without the body. */
+static const struct route routes[] = {
+    {.path = "/events", .methods = METHOD_GET, .on = ON_MAIN, .serve = web_serve_events},
+    {.path = "/publish", .methods = METHOD_POST, .serve = web_serve_publish},
+    {.path = "/healthz", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_healthz},
+    {.path = "/readyz", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_readyz},
+    {.path = "/metrics", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_metrics},
+    {.path = "/stats", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_stats},
+    {.path = "/", .methods = METHOD_GET | METHOD_HEAD, .on = ON_DEMO, .serve = serve_demo},
+};
+
+/* The route for url on this daemon, or NULL. */
+static const struct route *find_route(const struct endpoint *ep, const char *url)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        if (strcmp(url, r->path) != 0)
+            continue;
+        if ((r->on != ON_BOTH && ep->admin) || (r->on == ON_DEMO && !ep->web->cfg.demo))
+            return NULL;
+        return r;
+    }
+    return NULL;
 }
 
 /* Answers a CORS preflight (OPTIONS with Access-Control-Request-Method). */
@@ -88,78 +191,61 @@ static enum MHD_Result preflight(struct request *req)
     return web_queue(req, MHD_HTTP_NO_CONTENT, r);
 }
 
-static bool is_path(const char *url, const char *const *paths, size_t n)
+/* The one place where a routed request's headers are checked, before its
+ * method: the Origin against --cors-origin (403 when refused; an allowed
+ * origin's preflight is answered here). Returns true to go on to the route;
+ * false once the request is answered, with MHD's result in *answer. */
+static bool check_headers(struct web *w, struct request *req, const char *method,
+                          enum MHD_Result *answer)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(url, paths[i]) == 0)
-            return true;
-    return false;
+    const char *origin = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Host");
+    switch (cors_check(w->cors, origin, host, &req->cors_allow, &req->cors_credentials)) {
+    case CORS_DENY:
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_info("http", "refused a request from origin %.100s: not in --cors-origin", origin);
+        *answer = web_respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
+        return false;
+    case CORS_ALLOW:
+        if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
+            *answer = preflight(req);
+            return false;
+        }
+        break;
+    case CORS_NOT_CROSS:
+        break;
+    }
+    return true;
 }
 
+/* MHD's handler, shared by both daemons (cls: the endpoint): the path (404),
+ * the headers, the method (405), then the route. MHD calls it again for the
+ * same request while its body arrives and once a parked publish resumes. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
-    (void)version;
-    (void)upload_data;
+    (void)mc, (void)version;
     struct endpoint *ep = cls;
     assert(ep->magic == EP_MAGIC);
     struct web *w = ep->web;
     struct request *req = *req_cls;
     assert(req && req->magic == REQ_MAGIC);
-    bool is_publish = strcmp(url, "/publish") == 0;
-    if (is_publish && strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
-        (req->body_started || req->publish_queued))
-        return web_serve_publish(w, req, upload_data, upload_data_size); /* past the checks below */
-    *upload_data_size = 0; /* other endpoints take no body: discard it */
+    /* A publish's later calls (its body, then its answer) go straight back
+     * to it: its path, headers and method passed on its first call. */
+    if (req->body_started || req->publish_queued)
+        return web_serve_publish(w, req, upload_data, upload_data_size);
+    *upload_data_size = 0; /* other routes take no body: discard it */
 
-    static const char *const control[] = {"/healthz", "/readyz", "/metrics", "/stats"};
-    bool is_events = !ep->admin && strcmp(url, "/events") == 0;
-    bool is_demo = !ep->admin && w->cfg.demo && strcmp(url, "/") == 0;
-    if (!is_events && !is_demo && !is_publish &&
-        !is_path(url, control, sizeof control / sizeof control[0]))
+    const struct route *route = find_route(ep, url);
+    if (!route)
         return web_respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
-
-    const char *origin = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin");
-    const char *host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Host");
-    switch (cors_check(w->cors, origin, host, &req->cors_allow, &req->cors_credentials)) {
-    case CORS_DENY:
-        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-            log_info("http", "refused a request from origin %.100s: not in --cors-origin", origin);
-        return web_respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
-    case CORS_ALLOW:
-        if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
-            return preflight(req);
-        break;
-    case CORS_NOT_CROSS:
-        break;
-    }
-
-    if (is_publish)
-        return strcmp(method, MHD_HTTP_METHOD_POST) == 0
-                   ? web_serve_publish(w, req, upload_data, upload_data_size)
-                   : web_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (!get && !(head && !is_events))
+    enum MHD_Result answer;
+    if (!check_headers(w, req, method, &answer))
+        return answer;
+    if (!(method_bit(method) & route->methods))
         return web_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-    if (is_events)
-        return web_serve_events(w, req);
-    const struct web_hooks *h = w->deps.hooks;
-    if (strcmp(url, "/healthz") == 0)
-        return web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ok\"}", 15);
-    if (strcmp(url, "/readyz") == 0)
-        return h->ready(h->ctx)
-                   ? web_respond(req, MHD_HTTP_OK, "application/json", "{\"status\":\"ready\"}", 18)
-                   : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready");
-    if (strcmp(url, "/metrics") == 0)
-        return respond_owned(req, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
-    if (strcmp(url, "/stats") == 0)
-        return respond_owned(req, "application/json", h->stats_json(h->ctx));
-    extern const char demo_page_html[];
-    extern const size_t demo_page_html_len;
-    return web_respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
-                       demo_page_html_len);
+    return route->serve(w, req, upload_data, upload_data_size);
 }
 
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)

@@ -323,8 +323,10 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
     return ret;
 }
 
-enum MHD_Result web_serve_events(struct web *w, struct request *req)
+enum MHD_Result web_serve_events(struct web *w, struct request *req, const char *upload,
+                                 size_t *upload_size)
 {
+    (void)upload, (void)upload_size;
     struct sub_request sr;
     int64_t expires_s;
     enum MHD_Result refused;

@@ -78,6 +78,13 @@ struct request {
     bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
 };
 
+/* A route: answers one of MHD's calls for a request whose path, headers and
+ * method passed (http_server.c routes). upload/upload_size: the body's next
+ * piece, consumed by setting *upload_size to 0; only POST /publish takes a
+ * body, the router discards any other's. */
+typedef enum MHD_Result (*route_fn)(struct web *w, struct request *req, const char *upload,
+                                    size_t *upload_size);
+
 /* request.c */
 
 /* MHD's URI logger: the first callback of a request, whose result MHD hands
@@ -105,9 +112,10 @@ enum auth_result web_authorize(struct web *w, struct request *req, const char *q
 
 /* sse_response.c */
 
-/* GET /events: parses and authorizes the subscription, then answers 200 with
- * an SSE stream (or an error status). */
-enum MHD_Result web_serve_events(struct web *w, struct request *req);
+/* GET /events (a route_fn; it takes no body): parses and authorizes the
+ * subscription, then answers 200 with an SSE stream, or 400, 401 or 403. */
+enum MHD_Result web_serve_events(struct web *w, struct request *req, const char *upload,
+                                 size_t *upload_size);
 /* Closes every open SSE response, each with its own shutdown sentinel when
  * with_sentinel (one already closing keeps what it has), and marks the
  * server closing: later subscriptions get a sentinel at once. */
@@ -115,8 +123,8 @@ void web_close_streams(struct web *w, bool with_sentinel);
 
 /* publish_endpoint.c */
 
-/* POST /publish, called on each of MHD's calls for the request once its
- * route and headers passed: upload/upload_size are the body's next piece. */
+/* POST /publish (a route_fn), on each of MHD's calls for the request: the
+ * router sends its later calls straight here once body_started is set. */
 enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char *upload_data,
                                   size_t *upload_data_size);
 
