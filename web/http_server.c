@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "web/cors.h"
+#include "web/etag.h"
 #include "web/web_internal.h"
 
 #include <assert.h>
@@ -128,9 +129,9 @@ static enum MHD_Result serve_stats(struct web *w, struct request *req, const cha
     return respond_owned(req, "application/json", h->stats_json(h->ctx));
 }
 
-/* web/demo.html, embedded at build time. */
-extern const char demo_page_html[];
-extern const size_t demo_page_html_len;
+/* web/demo.html and clients/js/sse-gateway.js, embedded at build time. */
+extern const char demo_page_html[], client_js[];
+extern const size_t demo_page_html_len, client_js_len;
 
 static enum MHD_Result serve_demo(struct web *w, struct request *req, const char *upload,
                                   size_t *upload_size)
@@ -138,6 +139,27 @@ static enum MHD_Result serve_demo(struct web *w, struct request *req, const char
     (void)w, (void)upload, (void)upload_size;
     return web_respond(req, MHD_HTTP_OK, "text/html; charset=utf-8", demo_page_html,
                        demo_page_html_len);
+}
+
+/* The browser client. Public code, so any origin may load it (a module
+ * script is fetched with CORS); browsers keep it a few minutes, then
+ * revalidate with its ETag. The 304 goes out with "Content-Length: 0":
+ * libmicrohttpd 0.9.75 adds it to every response and a second one would be
+ * worse; browsers ignore it there. */
+static enum MHD_Result serve_client(struct web *w, struct request *req, const char *upload,
+                                    size_t *upload_size)
+{
+    (void)upload, (void)upload_size;
+    const char *inm =
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = etag_matches(inm, w->client_etag);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        fresh ? 0 : client_js_len, fresh ? NULL : (void *)client_js, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/javascript; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=300");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, w->client_etag);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    return web_queue(req, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
 /* Which daemon serves a route. */
@@ -163,6 +185,10 @@ static const struct route routes[] = {
     {.path = "/readyz", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_readyz},
     {.path = "/metrics", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_metrics},
     {.path = "/stats", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_stats},
+    {.path = "/sse-gateway.js",
+     .methods = METHOD_GET | METHOD_HEAD,
+     .on = ON_MAIN,
+     .serve = serve_client},
     {.path = "/", .methods = METHOD_GET | METHOD_HEAD, .on = ON_DEMO, .serve = serve_demo},
 };
 
@@ -260,6 +286,7 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
     w->main_ep = (struct endpoint){EP_MAGIC, w, false};
     w->admin_ep = (struct endpoint){EP_MAGIC, w, true};
     const char *err;
+    etag_of(client_js, client_js_len, w->client_etag);
     w->cors = cors_new(cfg->cors_origins, &err);
     assert(!err); /* main validated --cors-origin */
     atomic_init(&w->random_state, (((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)w) | 1);

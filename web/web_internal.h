@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "web/auth.h"
+#include "web/etag.h"
 #include "web/http_server.h"
 
 #include <microhttpd.h>
@@ -59,6 +60,7 @@ struct web {
 
     struct log_budget mhd_log;    /* MHD's own error lines */
     struct log_budget client_log; /* lines about bad or stuck clients */
+    char client_etag[ETAG_SIZE];  /* fixed after start: of the embedded client */
 };
 
 /* Per request, from the URI logger until MHD reports completion. */
