@@ -294,7 +294,7 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
         connection_unref(conn);
         return ret;
     }
-    req->sub = true;
+    req->sub = connection_ref(conn);
     /* MHD's timeout counts time without a byte moving, and MHD neither times
      * out a parked socket nor calls the reader of one it cannot write: so on
      * an SSE response it is exactly "the socket accepted nothing for

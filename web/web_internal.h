@@ -75,7 +75,7 @@ struct request {
     bool body_started, body_too_large, publish_queued;
     _Atomic int publish_outcome; /* -1 until the publisher answers */
     _Atomic size_t publish_accepted;
-    bool sub;               /* answered with an SSE stream */
+    struct connection *sub; /* answered with an SSE stream: a reference, until completed */
     const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
     bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
 };
