@@ -134,8 +134,8 @@ static void fan_out(void *arg, const struct stored_event *ev)
     struct dispatcher *d = b->d;
     /* Out of order or repeated would break §6.1 for every subscriber. */
     assert(ev->position > d->position);
-    struct frame *f =
-        sse_encode_event(ev->position, ev->event, ev->data, ev->data_len, ev->published_us);
+    struct frame *f = sse_encode_event(ev->position, ev->stream, ev->event, ev->data, ev->data_len,
+                                       ev->published_us);
     event_window_push(d->window, ev->position, ev->stream, f);
     size_t n = registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, true, &d->resumes,
                                &b->overflows);
@@ -208,8 +208,8 @@ static void replay_stored_event(void *arg, const struct stored_event *ev)
      * leaking another stream's events past the subscriber's authorization. */
     if (!connection_has_stream(rp->conn, ev->stream))
         return;
-    struct frame *f =
-        sse_encode_event(ev->position, ev->event, ev->data, ev->data_len, ev->published_us);
+    struct frame *f = sse_encode_event(ev->position, ev->stream, ev->event, ev->data, ev->data_len,
+                                       ev->published_us);
     replay_push(rp, f);
     frame_unref(f);
     rp->events++;
@@ -371,7 +371,7 @@ static void handle_connect(struct dispatcher *d, struct dispatch_msg *m)
 
 static void handle_ephemeral(struct dispatcher *d, struct dispatch_msg *m)
 {
-    struct frame *f = sse_encode_message(m->event, m->data, m->data_len);
+    struct frame *f = sse_encode_message(m->stream, m->event, m->data, m->data_len);
     size_t overflowed = 0;
     size_t n =
         registry_fanout(d->deps.registry, m->stream, f, now_ms(d), true, &d->resumes, &overflowed);

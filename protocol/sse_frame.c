@@ -30,16 +30,22 @@ static void put_str(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
-/* "event: <type>\n" with CR and LF dropped, so a type cannot inject a field. */
-static void put_event(struct out *o, const char *event)
+/* "<name>: <value>\n" with CR and LF dropped, so a value cannot inject a field;
+ * nothing for a NULL or empty value. */
+static void put_field(struct out *o, const char *name, const char *value)
 {
-    if (!event || !*event)
+    if (!value || !*value)
         return;
-    put_str(o, "event: ");
-    for (const char *p = event; *p; p++)
+    put_str(o, name);
+    for (const char *p = value; *p; p++)
         if (*p != '\r' && *p != '\n')
             put(o, p, 1);
     put_str(o, "\n");
+}
+
+static void put_event(struct out *o, const char *event)
+{
+    put_field(o, "event: ", event);
 }
 
 /* One "data: " line per line of data; lines end at \n, \r\n or \r. */
@@ -65,42 +71,48 @@ static void put_id(struct out *o, int64_t position)
     put(o, id, (size_t)n);
 }
 
-static void encode(struct out *o, int64_t position, const char *event, const char *data, size_t len)
+/* The stream line sits before the data lines so that a client parsing the
+ * frame line by line knows the stream by the time the event is complete. */
+static void encode(struct out *o, int64_t position, const char *stream, const char *event,
+                   const char *data, size_t len)
 {
     if (position > 0)
         put_id(o, position);
+    put_field(o, "stream: ", stream);
     put_event(o, event);
     put_data(o, data, len);
     put_str(o, "\n");
 }
 
-static struct frame *build(int64_t position, const char *event, const char *data, size_t len,
-                           int64_t published_us)
+static struct frame *build(int64_t position, const char *stream, const char *event,
+                           const char *data, size_t len, int64_t published_us)
 {
     struct out count = {NULL, 0};
-    encode(&count, position, event, data, len);
+    encode(&count, position, stream, event, data, len);
     struct frame *f = frame_alloc(count.n, published_us);
     struct out fill = {frame_mutable_data(f), 0};
-    encode(&fill, position, event, data, len);
+    encode(&fill, position, stream, event, data, len);
     return f;
 }
 
-size_t sse_event_encoded_len(int64_t position, const char *event, const char *data, size_t data_len)
+size_t sse_event_encoded_len(int64_t position, const char *stream, const char *event,
+                             const char *data, size_t data_len)
 {
     struct out count = {NULL, 0};
-    encode(&count, position, event, data, data_len);
+    encode(&count, position, stream, event, data, data_len);
     return count.n;
 }
 
-struct frame *sse_encode_event(int64_t position, const char *event, const char *data,
-                               size_t data_len, int64_t published_us)
+struct frame *sse_encode_event(int64_t position, const char *stream, const char *event,
+                               const char *data, size_t data_len, int64_t published_us)
 {
-    return build(position, event, data, data_len, published_us);
+    return build(position, stream, event, data, data_len, published_us);
 }
 
-struct frame *sse_encode_message(const char *event, const char *data, size_t data_len)
+struct frame *sse_encode_message(const char *stream, const char *event, const char *data,
+                                 size_t data_len)
 {
-    return build(0, event, data, data_len, 0);
+    return build(0, stream, event, data, data_len, 0);
 }
 
 struct frame *sse_encode_sentinel(long retry_ms, const char *event, const char *data)

@@ -11,11 +11,13 @@
 
 struct frame;
 
-/* "id: <position>\n[event: <event>\n]data: …\n\n". event may be NULL or "". */
-struct frame *sse_encode_event(int64_t position, const char *event, const char *data,
-                               size_t data_len, int64_t published_us);
+/* "id: <position>\nstream: <stream>\n[event: <event>\n]data: …\n\n". event may be NULL
+ * or ""; stream is a valid stream name (CR and LF would be dropped like the type's). */
+struct frame *sse_encode_event(int64_t position, const char *stream, const char *event,
+                               const char *data, size_t data_len, int64_t published_us);
 /* An ephemeral message: like an event but with no id line. */
-struct frame *sse_encode_message(const char *event, const char *data, size_t data_len);
+struct frame *sse_encode_message(const char *stream, const char *event, const char *data,
+                                 size_t data_len);
 /* A gateway:* sentinel, never with an id line: "[retry: <ms>\n]event: <event>\ndata: <data>\n\n".
  * retry_ms < 0 leaves the retry line out. */
 struct frame *sse_encode_sentinel(long retry_ms, const char *event, const char *data);
@@ -25,7 +27,7 @@ struct frame *sse_encode_preamble(long retry_ms);
 struct frame *sse_encode_heartbeat(void);
 
 /* Bytes sse_encode_event would produce (for sizing without encoding). */
-size_t sse_event_encoded_len(int64_t position, const char *event, const char *data,
-                             size_t data_len);
+size_t sse_event_encoded_len(int64_t position, const char *stream, const char *event,
+                             const char *data, size_t data_len);
 
 #endif

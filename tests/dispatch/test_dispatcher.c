@@ -204,8 +204,9 @@ static void test_live_delivery(void)
     fake_store_append(r.store, "other", NULL, "not for a");
     fake_store_append(r.store, "s", NULL, "two\nlines");
     CHECK_EQ(wake(&r), 0);
-    CHECK_STR(drain(a), "id: 1\nevent: kind\ndata: one\n\nid: 3\ndata: two\ndata: lines\n\n");
-    CHECK_STR(drain(b), "id: 2\ndata: not for a\n\n");
+    CHECK_STR(drain(a), "id: 1\nstream: s\nevent: kind\ndata: one\n\n"
+                        "id: 3\nstream: s\ndata: two\ndata: lines\n\n");
+    CHECK_STR(drain(b), "id: 2\nstream: other\ndata: not for a\n\n");
     CHECK_EQ(dispatcher_position(r.d), 3);
     CHECK_EQ(metric(&r.metrics.events_durable), 3);
     CHECK_EQ(metric(&r.metrics.deliveries), 3);
@@ -213,7 +214,7 @@ static void test_live_delivery(void)
     CHECK_STR(drain(a), "");
     fake_store_append(r.store, "s", NULL, "three");
     CHECK_EQ(wake(&r), 0);
-    CHECK_STR(drain(a), "id: 4\ndata: three\n\n");
+    CHECK_STR(drain(a), "id: 4\nstream: s\ndata: three\n\n");
     CHECK_EQ(metric(&r.metrics.events_durable), 4);
     connection_unref(a);
     connection_unref(b);
@@ -248,7 +249,9 @@ static void test_replay_from_window_then_live(void)
     struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, true, 2);
     CHECK_EQ(registry_connection_count(r.registry), 1);
-    CHECK_STR(drain(c), "id: 3\ndata: s\n\nid: 4\ndata: s\n\nid: 5\ndata: s\n\n");
+    CHECK_STR(
+        drain(c),
+        "id: 3\nstream: s\ndata: s\n\nid: 4\nstream: s\ndata: s\n\nid: 5\nstream: s\ndata: s\n\n");
     CHECK_EQ(fake_store_stats(r.store)->read_range_calls, 0);
     CHECK_EQ(metric(&r.metrics.replayed_memory), 3);
     CHECK_EQ(metric(&r.metrics.replayed_database), 0);
@@ -308,14 +311,18 @@ static void test_gap_sentinel_when_pruned(void)
     fake_store_prune(r.store, 3);
     struct connection *c = sub(&r, "s", NULL, 0);
     connect_sub(&r, c, true, 1);
-    CHECK_STR(drain(c), "event: gateway:gap\ndata: {\"last_event_id\":1,\"oldest_position\":4}\n\n"
-                        "id: 4\ndata: s\n\nid: 5\ndata: s\n\nid: 6\ndata: s\n\n");
+    CHECK_STR(
+        drain(c),
+        "event: gateway:gap\ndata: {\"last_event_id\":1,\"oldest_position\":4}\n\n"
+        "id: 4\nstream: s\ndata: s\n\nid: 5\nstream: s\ndata: s\n\nid: 6\nstream: s\ndata: s\n\n");
     CHECK_EQ(metric(&r.metrics.gaps), 1);
     CHECK_EQ(metric(&r.metrics.replayed_database), 3);
     /* A cursor at pruned_through lost nothing: no gap. */
     struct connection *d = sub(&r, "s", NULL, 0);
     connect_sub(&r, d, true, 3);
-    CHECK_STR(drain(d), "id: 4\ndata: s\n\nid: 5\ndata: s\n\nid: 6\ndata: s\n\n");
+    CHECK_STR(
+        drain(d),
+        "id: 4\nstream: s\ndata: s\n\nid: 5\nstream: s\ndata: s\n\nid: 6\nstream: s\ndata: s\n\n");
     CHECK_EQ(metric(&r.metrics.gaps), 1);
     connection_unref(c);
     connection_unref(d);
@@ -536,7 +543,7 @@ static void test_ephemeral_has_no_id(void)
     connect_sub(&r, o, false, 0);
     dispatcher_handle(r.d, dispatch_msg_ephemeral("s", "typing", "x\ny", 3));
     dispatcher_handle(r.d, dispatch_msg_ephemeral("s", NULL, "plain", 5));
-    CHECK_STR(drain(c), "event: typing\ndata: x\ndata: y\n\ndata: plain\n\n");
+    CHECK_STR(drain(c), "stream: s\nevent: typing\ndata: x\ndata: y\n\nstream: s\ndata: plain\n\n");
     CHECK_STR(drain(o), "");
     CHECK_EQ(metric(&r.metrics.deliveries), 2);
     CHECK_EQ(dispatcher_position(r.d), 0);
@@ -583,7 +590,7 @@ static void test_resume_once_per_batch(void)
     struct sock *s = sock_of(&r, 0);
     /* Woken once, after the batch: one write carries its three events. */
     CHECK_EQ(atomic_load(&s->resumes), 1);
-    CHECK_EQ(s->queued_at_first_resume, 3 * strlen("id: 1\ndata: s\n\n"));
+    CHECK_EQ(s->queued_at_first_resume, 3 * strlen("id: 1\nstream: s\ndata: s\n\n"));
     CHECK_STR(ids(drain(c)), "1,2,3");
     append_n(&r, 1, "s");
     CHECK_EQ(wake(&r), 0);
