@@ -108,6 +108,10 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
             LOAD(m->listener_reconnects));
     gauge(&b, "dispatch_queue_depth", "Messages waiting for the dispatcher.",
           g->dispatch_queue_depth);
+    gauge(&b, "window_bytes", "Bytes of encoded events held in memory for replays.",
+          g->window_bytes);
+    gauge(&b, "replays_in_progress", "Connects whose backlog is still being replayed.",
+          g->replays_in_progress);
     gauge(&b, "leader", "1 while this instance sequences the outbox.", LOADS(m->leader));
     counter(&b, "sequenced_events_total", "Outbox rows given a position by this instance.",
             LOAD(m->sequenced_events));

@@ -50,6 +50,8 @@ struct metrics {
 struct metrics_gauges {
     int64_t streams;
     int64_t dispatch_queue_depth;
+    int64_t window_bytes;        /* frames held by the event window */
+    int64_t replays_in_progress; /* connects whose backlog is still being replayed */
 };
 
 /* Zeroes every counter. Call before any thread uses it. */

@@ -1,12 +1,13 @@
 /*
- * event_store_pg: the dispatcher's reads of durable events over a libpq
- * connection of its own (never the LISTEN one, which must stay free to
- * receive notifications, nor the sequencer's, which holds transactions).
+ * event_store_pg: reads of durable events over a libpq connection of its
+ * own (never the LISTEN one, which must stay free to receive
+ * notifications, nor the sequencer's, which holds transactions). The
+ * dispatcher and the replayer each have one.
  *
  * Three prepared statements: new events after a position (the live
- * catch-up), a position range filtered by streams (a connect's replay, paged
- * here in chunks of PAGE rows so one replay never holds a huge result), and
- * the head and pruned_through of sse.state.
+ * catch-up), a position range filtered by streams (a replay's slice), both
+ * bounded in rows and in bytes so no answer is huge whatever the events
+ * hold, and the head and pruned_through of sse.state.
  *
  * Connects lazily and prepares on connect. After an error it drops the
  * connection; the next call reconnects (the dispatcher retries on its next
@@ -15,7 +16,7 @@
  * a database restart is served without waiting for the next wake.
  * Each kind of failure is logged once until a call succeeds again.
  *
- * Thread: the dispatcher's only. Does not: write, or interpret events.
+ * Thread: its owner's only. Does not: write, or interpret events.
  */
 #include "db/event_store_pg.h"
 #include "common/log.h"
@@ -28,8 +29,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define PAGE 1000
 
 enum failure { FAIL_CONNECT, FAIL_PREPARE, FAIL_READ, FAIL_STATE, FAIL_KINDS };
 
@@ -46,20 +45,26 @@ struct event_store_pg {
     unsigned logged; /* owned by dispatcher thread: failure kinds logged since the last success */
 };
 
-#define EVENT_COLUMNS                                                                              \
-    "SELECT position, stream, event, data, (extract(epoch FROM published_at) * 1e6)::int8 "        \
-    "FROM sse.events "
+/* Every read is bounded twice: an inner LIMIT of rows, then a running sum
+ * of data bytes that keeps the rows starting within the byte budget (so at
+ * least the first). inner_rows tells the caller whether the range was read
+ * to its end. octet_length reads a stored value's size without detoasting
+ * it. */
+#define BOUNDED(where)                                                                             \
+    "SELECT position, stream, event, data, published_us, inner_rows, "                             \
+    "bytes_before FROM (SELECT *, sum(octet_length(data)) OVER w - octet_length(data) AS "         \
+    "bytes_before, count(*) OVER () AS inner_rows FROM (SELECT position, stream, event, data, "    \
+    "(extract(epoch FROM published_at) * 1e6)::int8 AS published_us FROM sse.events "              \
+    "WHERE " where " ORDER BY position LIMIT $2::int8) rows WINDOW w AS (ORDER BY position)) t "   \
+    "WHERE bytes_before < $3::int8 ORDER BY position"
 
 static const struct {
     const char *name, *sql;
     int nparams;
 } statements[] = {
-    {"sse_read_after", EVENT_COLUMNS "WHERE position > $1::int8 ORDER BY position LIMIT $2::int8",
-     2},
+    {"sse_read_after", BOUNDED("position > $1::int8"), 3},
     {"sse_read_range",
-     EVENT_COLUMNS "WHERE position > $1::int8 AND position <= $2::int8 "
-                   "AND stream = ANY($3::text[]) ORDER BY position LIMIT $4::int8",
-     4},
+     BOUNDED("position > $1::int8 AND position <= $4::int8 AND stream = ANY($5::text[])"), 5},
     {"sse_bounds", "SELECT head, pruned_through FROM sse.state", 0},
 };
 
@@ -167,14 +172,18 @@ static int64_t int8_at(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* Runs an event query and calls fn per row, in order. Returns the row count or -1. */
+/* Runs a bounded event query and calls fn per row, in order. Returns the
+ * row count or -1; *complete: every row of the range was returned. */
 static long each_event(struct event_store_pg *s, const char *name, int nparams,
-                       const char *const *params, stored_event_fn fn, void *arg)
+                       const char *const *params, long max_rows, bool *complete, stored_event_fn fn,
+                       void *arg)
 {
     PGresult *r = exec(s, name, nparams, params, FAIL_READ);
     if (!r)
         return -1;
     int rows = PQntuples(r);
+    long inner = rows ? (long)int8_at(r, 0, 5) : 0;
+    *complete = inner < max_rows && rows == inner;
     for (int i = 0; i < rows; i++) {
         struct stored_event ev = {
             .position = int8_at(r, i, 0),
@@ -191,46 +200,31 @@ static long each_event(struct event_store_pg *s, const char *name, int nparams,
     return rows;
 }
 
-static long read_after(void *ctx, int64_t after, long limit, stored_event_fn fn, void *arg)
+static long read_after(void *ctx, int64_t after, long max_rows, size_t max_bytes, bool *complete,
+                       stored_event_fn fn, void *arg)
 {
-    char a[24], l[24];
+    char a[24], l[24], b[24];
     snprintf(a, sizeof a, "%" PRId64, after);
-    snprintf(l, sizeof l, "%ld", limit);
-    const char *params[] = {a, l};
-    return each_event(ctx, "sse_read_after", 2, params, fn, arg);
-}
-
-struct page {
-    stored_event_fn fn;
-    void *arg;
-    int64_t last; /* position of the last row seen: the next page starts after it */
-};
-
-static void page_row(void *arg, const struct stored_event *ev)
-{
-    struct page *pg = arg;
-    pg->last = ev->position;
-    pg->fn(pg->arg, ev);
+    snprintf(l, sizeof l, "%ld", max_rows);
+    snprintf(b, sizeof b, "%zu", max_bytes);
+    const char *params[] = {a, l, b};
+    return each_event(ctx, "sse_read_after", 3, params, max_rows, complete, fn, arg);
 }
 
 static long read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
-                       size_t nstreams, stored_event_fn fn, void *arg)
+                       size_t nstreams, long max_rows, size_t max_bytes, bool *complete,
+                       stored_event_fn fn, void *arg)
 {
     char *array = pg_text_array(streams, nstreams);
-    char u[24], l[24];
+    char a[24], l[24], b[24], u[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(l, sizeof l, "%ld", max_rows);
+    snprintf(b, sizeof b, "%zu", max_bytes);
     snprintf(u, sizeof u, "%" PRId64, upto);
-    snprintf(l, sizeof l, "%d", PAGE);
-    struct page pg = {fn, arg, after};
-    long total = 0, rows;
-    do {
-        char a[24];
-        snprintf(a, sizeof a, "%" PRId64, pg.last);
-        const char *params[] = {a, u, array, l};
-        rows = each_event(ctx, "sse_read_range", 4, params, page_row, &pg);
-        total = rows < 0 ? -1 : total + rows;
-    } while (rows == PAGE);
+    const char *params[] = {a, l, b, u, array};
+    long rows = each_event(ctx, "sse_read_range", 5, params, max_rows, complete, fn, arg);
     free(array);
-    return total;
+    return rows;
 }
 
 static int bounds(void *ctx, int64_t *head, int64_t *pruned_through)

@@ -1,26 +1,28 @@
 /*
  * dispatcher: the one thread that decides what each subscriber receives and
- * in which order (docs/DESIGN.md, The delivery guarantee). It drains the dispatch queue; on a
- * (coalesced) wake it reads every new durable event once for all streams,
- * encodes each into one shared frame that goes into the in-memory window and
- * to every subscriber of its stream; and it serves connects: replay of the
- * events after the cursor up to the position already fanned out (from the
- * window, else the database), and only then registration, so no event can
- * fall between replay and live, and none comes twice.
+ * in which order (docs/DESIGN.md, The delivery guarantee). It drains the
+ * dispatch queue; on a (coalesced) wake it reads every new durable event
+ * once for all streams, encodes each into one shared frame that goes into
+ * the event window and to every subscriber of its stream; and it admits
+ * connects. A connect with a cursor behind the position is put into replay
+ * mode and handed to the replayer (which serves the backlog off this
+ * thread, paced by the subscriber's socket) before it is registered, both
+ * on this thread, between two fan-outs: so no event can fall between replay
+ * and live, and none comes twice (registry/connection.h, the replay
+ * handshake).
  *
  * Everything below is owned by the dispatcher thread, so it takes no lock of
  * its own; the position is mirrored in an atomic for other threads to read.
  * A fresh instance starts live at the database head (it must not replay the
  * whole table to nobody). Connects that cannot be served yet (position not
  * known because the store is down, or a cursor ahead of us) are held and
- * retried after each catch-up.
+ * retried after each catch-up. When asked, a catch-up also re-reads the
+ * retention bound and trims the window there.
  *
- * Collaborators: dispatch queue, registry, event store, listener (a stream's
- * channel is LISTENed before its first subscriber registers), metrics,
- * clock. Writes: after each batch it resumes the connections it queued on;
- * a small round is written straight to the parked sockets from this thread,
- * a large one wakes the HTTP workers (conn_list_resume_all). Does not: give
- * events their positions (the leader does, in the database).
+ * Collaborators: dispatch queue, registry, event window, replayer, event
+ * store, metrics, clock. Writes: after each batch it resumes the connections
+ * it queued on (conn_list_resume_all). Does not: give events their
+ * positions (the leader does, in the database), or replay.
  */
 #include "dispatch/dispatcher.h"
 #include "common/clock.h"
@@ -32,6 +34,7 @@
 #include "dispatch/dispatch_queue.h"
 #include "dispatch/event_store.h"
 #include "dispatch/event_window.h"
+#include "dispatch/replayer.h"
 #include "protocol/sse_frame.h"
 #include "registry/conn_list.h"
 #include "registry/connection.h"
@@ -44,7 +47,8 @@
 #include <stdlib.h>
 
 #define READ_BATCH  1000
-#define WRITE_EVERY 10000 /* deliveries queued between two write rounds at most */
+#define READ_BYTES  (16 * 1024 * 1024) /* of data per read, past its first event */
+#define WRITE_EVERY 10000              /* deliveries queued between two write rounds at most */
 /* A held connect gets no heartbeat (it is not registered), so a client that
  * went away would never be noticed and a bogus cursor far ahead of the
  * database would pin a socket forever. Past this, close it: the client
@@ -65,9 +69,9 @@ struct dispatcher {
     int64_t position;                /* owned by dispatcher thread: highest fanned out */
     bool known;                      /* owned by dispatcher thread: position initialised */
     bool wake_pending;               /* owned by dispatcher thread */
+    bool bounds_pending;             /* owned by dispatcher thread: re-read pruned_through */
     bool catch_up_failing;           /* owned by dispatcher thread: log a failure streak once */
-    bool replay_failing;             /* owned by dispatcher thread: log a failure streak once */
-    struct event_window *window;     /* owned by dispatcher thread */
+    int64_t pruned;                  /* owned by dispatcher thread: the window is trimmed here */
     struct held *held;               /* owned by dispatcher thread */
     size_t nheld, held_cap;          /* owned by dispatcher thread */
     struct conn_list resumes;        /* owned by dispatcher thread: scratch for one fan-out */
@@ -84,10 +88,10 @@ static void push_stop(void *ctx)
 
 struct dispatcher *dispatcher_new(const struct dispatcher_deps *deps)
 {
-    assert(deps->queue && deps->registry && deps->store && deps->metrics && deps->clock);
+    assert(deps->queue && deps->registry && deps->window && deps->replayer && deps->store &&
+           deps->metrics && deps->clock);
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->deps = *deps;
-    d->window = event_window_new(deps->window_events, 0);
     atomic_init(&d->position_mirror, 0);
     d->worker = worker_new("dispatcher", push_stop, d);
     return d;
@@ -113,7 +117,8 @@ static int init_position(struct dispatcher *d)
     if (d->deps.store->bounds(d->deps.store->ctx, &head, &pruned) != 0)
         return -1;
     set_position(d, head);
-    event_window_reset(d->window, head);
+    event_window_reset(d->deps.window, head);
+    d->pruned = pruned;
     d->known = true;
     log_info("dispatcher", "starting live at position %" PRId64, head);
     return 0;
@@ -132,13 +137,13 @@ static void fan_out(void *arg, const struct stored_event *ev)
 {
     struct batch *b = arg;
     struct dispatcher *d = b->d;
-    /* Out of order or repeated would break §6.1 for every subscriber. */
+    /* Out of order or repeated would break the position guarantee for all. */
     assert(ev->position > d->position);
     struct frame *f = sse_encode_event(ev->position, ev->stream, ev->event, ev->data, ev->data_len,
                                        ev->published_us);
-    event_window_push(d->window, ev->position, ev->stream, f);
-    size_t n = registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, true, &d->resumes,
-                               &b->overflows);
+    event_window_push(d->deps.window, ev->position, ev->stream, f);
+    size_t n = registry_fanout(d->deps.registry, ev->stream, f, b->now_ms, ev->position,
+                               &d->resumes, &b->overflows);
     frame_unref(f);
     set_position(d, ev->position);
     b->events++;
@@ -161,123 +166,45 @@ static int read_new(struct dispatcher *d)
     const struct event_store_ops *s = d->deps.store;
     struct metrics *m = d->deps.metrics;
     long n;
+    bool complete = false;
     do {
         struct batch b = {.d = d, .now_ms = now_ms(d)};
-        n = s->read_after(s->ctx, d->position, READ_BATCH, fan_out, &b);
+        n = s->read_after(s->ctx, d->position, READ_BATCH, READ_BYTES, &complete, fan_out, &b);
         conn_list_resume_all(&d->resumes);
         assert(n <= READ_BATCH);
         metrics_add(&m->events_durable, b.events);
         metrics_add(&m->deliveries, b.deliveries);
         metrics_add(&m->slow_consumer_disconnects, b.overflows);
-    } while (n == READ_BATCH);
+    } while (n > 0 && !complete);
     return n < 0 ? -1 : 0;
 }
 
-/* ---- connect: replay, then register ---- */
-
-struct replay {
-    struct dispatcher *d;
-    struct connection *conn;
-    int64_t now_ms;
-    bool needs_resume;
-    uint64_t events;
-};
-
-static void replay_push(struct replay *rp, struct frame *f)
+/* Retention: re-reads pruned_through and trims the window there, so an
+ * event the leader pruned is never replayed from memory. 0, or -1. */
+static int read_bounds(struct dispatcher *d)
 {
-    /* Exempt from max_queued_bytes: a large backlog would otherwise close
-     * the client on every reconnect and it would never catch up. */
-    if (connection_push_replay(rp->conn, f, rp->now_ms) == CONN_PUSH_NEEDS_RESUME)
-        rp->needs_resume = true;
-}
-
-static void replay_window_entry(void *arg, int64_t position, const char *stream, struct frame *f)
-{
-    (void)position;
-    struct replay *rp = arg;
-    if (!connection_has_stream(rp->conn, stream))
-        return;
-    replay_push(rp, f);
-    rp->events++;
-}
-
-static void replay_stored_event(void *arg, const struct stored_event *ev)
-{
-    struct replay *rp = arg;
-    /* The store filters by stream; checking again keeps a store bug from
-     * leaking another stream's events past the subscriber's authorization. */
-    if (!connection_has_stream(rp->conn, ev->stream))
-        return;
-    struct frame *f = sse_encode_event(ev->position, ev->stream, ev->event, ev->data, ev->data_len,
-                                       ev->published_us);
-    replay_push(rp, f);
-    frame_unref(f);
-    rp->events++;
-}
-
-/* Replays (cursor, position] from the database, after a gap sentinel when
- * retention already pruned part of it. 0, or -1 if the store failed. */
-static int replay_database(struct dispatcher *d, struct replay *rp, int64_t cursor)
-{
-    const struct event_store_ops *s = d->deps.store;
-    struct metrics *m = d->deps.metrics;
     int64_t head, pruned;
-    if (s->bounds(s->ctx, &head, &pruned) != 0)
+    if (d->deps.store->bounds(d->deps.store->ctx, &head, &pruned) != 0)
         return -1;
-    if (cursor < pruned) {
-        char data[96];
-        snprintf(data, sizeof data,
-                 "{\"last_event_id\":%" PRId64 ",\"oldest_position\":%" PRId64 "}", cursor,
-                 pruned + 1);
-        struct frame *gap = sse_encode_sentinel(-1, "gateway:gap", data);
-        replay_push(rp, gap);
-        frame_unref(gap);
-        metrics_add(&m->gaps, 1);
+    if (pruned > d->pruned) {
+        event_window_trim(d->deps.window, pruned);
+        d->pruned = pruned;
     }
-    long rows = s->read_range(s->ctx, cursor, d->position, connection_streams(rp->conn),
-                              connection_stream_count(rp->conn), replay_stored_event, rp);
-    metrics_add(&m->replay_queries, 1);
-    metrics_add(&m->replayed_database, rp->events);
-    return rows < 0 ? -1 : 0;
+    d->bounds_pending = false;
+    return 0;
 }
 
-/* Replays (cursor, position] of c's streams from memory. */
-static void replay_window(struct dispatcher *d, struct replay *rp, int64_t cursor)
-{
-    event_window_each_after_in(d->window, cursor, connection_streams(rp->conn),
-                               connection_stream_count(rp->conn), replay_window_entry, rp);
-    metrics_add(&d->deps.metrics->replayed_memory, rp->events);
-}
+/* ---- connect: replay mode, then register ---- */
 
-/* Replays (cursor, position] and registers c, in that order (§6.3). */
+/* Registers c; one with a cursor behind the position first goes into replay
+ * mode (the replayer brings its backlog), on this thread, between two
+ * fan-outs, so every event after the cursor comes exactly once. */
 static void serve(struct dispatcher *d, struct connection *c, bool has_cursor, int64_t cursor)
 {
     assert(d->known && (!has_cursor || cursor <= d->position));
-    struct replay rp = {d, c, now_ms(d), false, 0};
-    int rc = 0;
-    if (has_cursor && cursor < d->position) {
-        if (event_window_covers(d->window, cursor)) {
-            replay_window(d, &rp, cursor);
-        } else {
-            rc = replay_database(d, &rp, cursor);
-        }
-    }
-    if (rc == 0) {
-        /* false if the client left meanwhile: the HTTP layer has let go */
-        registry_add(d->deps.registry, c);
-        d->replay_failing = false;
-    } else {
-        /* Lossless: the client reconnects with the Last-Event-ID of what it got. */
-        if (!d->replay_failing)
-            log_warn("dispatcher", "replay from the database failed: closing connection %" PRIu64,
-                     connection_id(c));
-        d->replay_failing = true;
-        if (connection_close(c, NULL))
-            rp.needs_resume = true;
-    }
-    /* Also after a close: an earlier push may have taken the duty to resume. */
-    if (rp.needs_resume)
-        connection_resume(c);
+    if (has_cursor && cursor < d->position)
+        replayer_begin(d->deps.replayer, c, cursor, d->position);
+    registry_add(d->deps.registry, c); /* false if the client left meanwhile */
 }
 
 /* LISTENs c's streams' channels (a synchronous round trip to the listener
@@ -335,7 +262,10 @@ static void serve_held(struct dispatcher *d)
  * connects. 0, or -1 on a store error (the wake stays pending). */
 static int catch_up(struct dispatcher *d)
 {
-    int rc = init_position(d) == 0 && read_new(d) == 0 ? 0 : -1;
+    int rc =
+        init_position(d) == 0 && read_new(d) == 0 && (!d->bounds_pending || read_bounds(d) == 0)
+            ? 0
+            : -1;
     d->wake_pending = rc != 0;
     if (rc != 0 && !d->catch_up_failing)
         log_warn("dispatcher", "could not read new events: retrying on the next wake");
@@ -374,7 +304,7 @@ static void handle_ephemeral(struct dispatcher *d, struct dispatch_msg *m)
     struct frame *f = sse_encode_message(m->stream, m->event, m->data, m->data_len);
     size_t overflowed = 0;
     size_t n =
-        registry_fanout(d->deps.registry, m->stream, f, now_ms(d), true, &d->resumes, &overflowed);
+        registry_fanout(d->deps.registry, m->stream, f, now_ms(d), 0, &d->resumes, &overflowed);
     frame_unref(f);
     conn_list_resume_all(&d->resumes);
     metrics_add(&d->deps.metrics->deliveries, n);
@@ -389,6 +319,7 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
         break;
     case DISPATCH_WAKE:
         d->wake_pending = true; /* coalesced: one catch-up per batch */
+        d->bounds_pending = d->bounds_pending || m->recheck_bounds;
         break;
     case DISPATCH_EPHEMERAL:
         handle_ephemeral(d, m);
@@ -401,7 +332,7 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
 
 int dispatcher_flush(struct dispatcher *d)
 {
-    if (!d->wake_pending && d->known)
+    if (!d->wake_pending && !d->bounds_pending && d->known)
         return 0;
     return catch_up(d);
 }
@@ -451,7 +382,6 @@ void dispatcher_free(struct dispatcher *d)
         connection_unref(d->held[i].conn);
     free(d->held);
     conn_list_free(&d->resumes);
-    event_window_free(d->window);
     worker_free(d->worker);
     free(d);
 }

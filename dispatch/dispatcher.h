@@ -1,10 +1,11 @@
 /*
  * dispatcher: the thread that owns delivery order. It drains the dispatch
  * queue, reads new durable events once per (coalesced) wake for all streams,
- * keeps a window of recent encoded events in memory, serves connect replays
- * from that window or the database and only then registers the connection
- * (nothing slips between replay and live: docs/DESIGN.md, The delivery guarantee), and fans each
- * event out as one shared frame to every subscriber.
+ * keeps the window of recent encoded events, fans each event out as one
+ * shared frame to every subscriber, and admits connects: one whose cursor
+ * is behind goes into replay mode (the replayer serves its backlog) before
+ * it is registered, so nothing slips between replay and live
+ * (docs/DESIGN.md, The delivery guarantee).
  */
 #ifndef SSE_DISPATCHER_H
 #define SSE_DISPATCHER_H
@@ -20,10 +21,14 @@ struct registry;
 struct metrics;
 struct clock_ops;
 struct event_store_ops;
+struct event_window;
+struct replayer;
 
 struct dispatcher_deps {
     struct dispatch_queue *queue;
     struct registry *registry;
+    struct event_window *window; /* filled here, read by the replayer too */
+    struct replayer *replayer;   /* serves connects' backlogs */
     const struct event_store_ops *store;
     struct metrics *metrics;
     const struct clock_ops *clock;
@@ -31,8 +36,6 @@ struct dispatcher_deps {
      * registered (the listener's synchronous LISTEN). May be NULL in tests. */
     int (*ensure_listen)(void *ctx, const char *stream);
     void *listen_ctx;
-    size_t window_events; /* how many recent events stay in memory */
-    long retry_ms;        /* for sentinels */
 };
 
 /* Wires the dispatcher; starts no thread. */

@@ -17,6 +17,8 @@
 #include "db/sequencer.h"
 #include "dispatch/dispatch_queue.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/event_window.h"
+#include "dispatch/replayer.h"
 #include "gateway/config.h"
 #include "heartbeat/heartbeat.h"
 #include "listener/listener.h"
@@ -48,6 +50,10 @@ struct gateway {
     struct dispatch_queue *queue;
     struct event_store_pg *store_pg;
     struct event_store_ops store;
+    struct event_window *window;
+    struct event_store_pg *replay_pg;
+    struct event_store_ops replay_store;
+    struct replayer *replayer;
     struct dispatcher *dispatcher;
     struct listener *listener;
     struct heartbeat *heartbeat;
@@ -138,8 +144,16 @@ static char *hook_metrics_text(void *ctx)
     struct metrics_gauges gauges = {
         .streams = (int64_t)registry_stream_count(g->registry),
         .dispatch_queue_depth = (int64_t)dispatch_queue_depth(g->queue),
+        .window_bytes = (int64_t)event_window_bytes(g->window),
+        .replays_in_progress = (int64_t)replayer_active(g->replayer),
     };
     return metrics_render(&g->metrics, &gauges);
+}
+
+static int64_t replay_position(void *ctx)
+{
+    struct gateway *g = ctx;
+    return dispatcher_position(g->dispatcher);
 }
 
 static bool stream_in_use(void *ctx, const char *stream)
@@ -189,16 +203,27 @@ struct gateway *gateway_new(const struct config *cfg)
         .stream_ctx = g->registry,
         .health_check_ms = cfg->health_check_ms,
     });
+    g->window = event_window_new((size_t)cfg->window_events, cfg->window_bytes, 0);
+    g->replay_pg = event_store_pg_new(cfg->database_url);
+    g->replay_store = event_store_pg_ops(g->replay_pg);
+    g->replayer = replayer_new(&(struct replayer_deps){
+        .window = g->window,
+        .store = &g->replay_store,
+        .metrics = &g->metrics,
+        .clock = &system_clock,
+        .position = replay_position,
+        .position_ctx = g,
+    });
     g->dispatcher = dispatcher_new(&(struct dispatcher_deps){
         .queue = g->queue,
         .registry = g->registry,
+        .window = g->window,
+        .replayer = g->replayer,
         .store = &g->store,
         .metrics = &g->metrics,
         .clock = &system_clock,
         .ensure_listen = ensure_listen,
         .listen_ctx = g->listener,
-        .window_events = (size_t)cfg->window_events,
-        .retry_ms = cfg->retry_ms,
     });
     g->heartbeat = heartbeat_new(&(struct heartbeat_deps){
         .registry = g->registry,
@@ -268,8 +293,8 @@ struct gateway *gateway_new(const struct config *cfg)
 int gateway_start(struct gateway *g)
 {
     if (sequencer_start(g->sequencer) != 0 || publisher_start(g->publisher) != 0 ||
-        listener_start(g->listener) != 0 || dispatcher_start(g->dispatcher) != 0 ||
-        heartbeat_start(g->heartbeat) != 0)
+        listener_start(g->listener) != 0 || replayer_start(g->replayer) != 0 ||
+        dispatcher_start(g->dispatcher) != 0 || heartbeat_start(g->heartbeat) != 0)
         return -1;
     if (web_start(g->web) != 0)
         return -1;
@@ -305,6 +330,9 @@ void gateway_shutdown(struct gateway *g)
     heartbeat_stop(g->heartbeat);
     listener_stop(g->listener);
     dispatcher_stop(g->dispatcher);
+    /* After the dispatcher, which may begin replays while it drains its
+     * queue; unfinished replays end with the drain sentinel below. */
+    replayer_stop(g->replayer);
     web_drain(g->web);
     wait_for_flush(g, deadline);
     web_stop(g->web);
@@ -321,6 +349,9 @@ void gateway_free(struct gateway *g)
     auth_free(g->auth);
     heartbeat_free(g->heartbeat);
     dispatcher_free(g->dispatcher);
+    replayer_free(g->replayer);
+    event_store_pg_free(g->replay_pg);
+    event_window_free(g->window);
     listener_free(g->listener);
     sequencer_free(g->sequencer);
     leader_store_pg_free(g->leader_pg);

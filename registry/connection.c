@@ -35,6 +35,8 @@
 #include <sys/uio.h>
 
 #define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
+/* A replay's slice when the connection has no byte limit. */
+#define REPLAY_SLICE (256 * 1024)
 
 struct connection {
     unsigned magic;
@@ -43,18 +45,26 @@ struct connection {
     char **streams;             /* fixed after creation: one block, names follow */
     size_t nstreams;            /* fixed after creation */
     int64_t expires_s;          /* fixed after creation */
+    size_t max_queued_bytes;    /* fixed after creation; 0 = unlimited */
     void (*io_release)(void *); /* fixed after creation */
     void *registry_slot;        /* guarded by the registry mutex; registry_slot.h */
 
     pthread_mutex_t mtx;
-    const struct conn_io_ops *io;  /* shared: guarded by mtx (set once) */
-    void *io_ctx;                  /* shared: guarded by mtx (set once) */
-    struct frame_queue queue;      /* shared: guarded by mtx; replay and final frame exempt */
-    bool suspended;                /* shared: guarded by mtx; the socket is parked */
-    bool resume_owed;              /* shared: guarded by mtx; someone cleared `suspended` */
-    bool flush_owed;               /* shared: guarded by mtx; parked with frames to send */
-    bool reader_wrote;             /* shared: guarded by mtx; MHD has sent the headers */
-    bool closing, gone;            /* shared: guarded by mtx */
+    const struct conn_io_ops *io; /* shared: guarded by mtx (set once) */
+    void *io_ctx;                 /* shared: guarded by mtx (set once) */
+    struct frame_queue queue;     /* shared: guarded by mtx; replay and final frame exempt */
+    bool suspended;               /* shared: guarded by mtx; the socket is parked */
+    bool resume_owed;             /* shared: guarded by mtx; someone cleared `suspended` */
+    bool flush_owed;              /* shared: guarded by mtx; parked with frames to send */
+    bool reader_wrote;            /* shared: guarded by mtx; MHD has sent the headers */
+    bool closing, gone;           /* shared: guarded by mtx */
+    /* The replay handshake (see connection_replay_begin); shared: guarded by mtx. */
+    bool replaying;          /* live events are remembered in skipped_through, not queued */
+    bool refill_armed;       /* the replayer waits for the queue to drain */
+    int64_t skipped_through; /* the highest position the replay must reach */
+    int64_t last_position;   /* the highest durable position queued */
+    conn_drained_fn drained; /* with drained_ctx: the replayer's wake-up */
+    void *drained_ctx;
     _Atomic int64_t last_push_ms;  /* written under mtx, read without it */
     _Atomic int64_t last_event_ms; /* written under mtx, read without it */
 };
@@ -107,6 +117,7 @@ struct connection *connection_new(const struct connection_params *p)
     c->nstreams = p->nstreams;
 
     frame_queue_init(&c->queue, p->max_queued_bytes);
+    c->max_queued_bytes = p->max_queued_bytes;
     c->expires_s = p->expires_s;
     c->io = p->io;
     c->io_ctx = p->io_ctx;
@@ -226,40 +237,144 @@ static void touch(struct connection *c, int64_t now_ms, bool counts_as_event)
         atomic_store_explicit(&c->last_event_ms, now_ms, memory_order_relaxed);
 }
 
+/* Queues f under the byte limit; an overflow closes the connection. Mutex held. */
+static enum conn_push_result push_limited(struct connection *c, struct frame *f, int64_t now_ms,
+                                          bool counts_as_event)
+{
+    if (!frame_queue_push(&c->queue, f)) {
+        /* A slow consumer. Closing it is lossless: it reconnects with its cursor. */
+        frame_queue_clear(&c->queue);
+        c->closing = true;
+        take_resume_duty(c); /* a parked socket must wake to see the end */
+        return CONN_PUSH_OVERFLOW;
+    }
+    touch(c, now_ms, counts_as_event);
+    return after_enqueue(c);
+}
+
 enum conn_push_result connection_push(struct connection *c, struct frame *f, int64_t now_ms,
                                       bool counts_as_event)
 {
     check(c);
     enum conn_push_result r;
     lock(c);
+    if (c->closing || c->gone)
+        r = CONN_PUSH_CLOSED;
+    else if (c->replaying) /* a message amid replayed events would read out of order */
+        r = CONN_PUSH_SKIPPED;
+    else
+        r = push_limited(c, f, now_ms, counts_as_event);
+    unlock(c);
+    return r;
+}
+
+enum conn_push_result connection_push_event(struct connection *c, struct frame *f, int64_t now_ms,
+                                            int64_t position)
+{
+    check(c);
+    assert(position > 0);
+    enum conn_push_result r;
+    lock(c);
     if (c->closing || c->gone) {
         r = CONN_PUSH_CLOSED;
-    } else if (!frame_queue_push(&c->queue, f)) {
-        /* A slow consumer. Closing it is lossless: it reconnects with its cursor. */
-        frame_queue_clear(&c->queue);
-        c->closing = true;
-        take_resume_duty(c); /* a parked socket must wake to see the end */
-        r = CONN_PUSH_OVERFLOW;
+    } else if (c->replaying) {
+        if (position > c->skipped_through)
+            c->skipped_through = position;
+        r = CONN_PUSH_SKIPPED;
+    } else if (position <= c->last_position) {
+        r = CONN_PUSH_SKIPPED; /* the replay queued it just before it ended */
     } else {
-        touch(c, now_ms, counts_as_event);
+        r = push_limited(c, f, now_ms, true);
+        c->last_position = position;
+    }
+    unlock(c);
+    return r;
+}
+
+enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms,
+                                             int64_t position)
+{
+    check(c);
+    enum conn_push_result r = CONN_PUSH_CLOSED;
+    lock(c);
+    if (!c->closing && !c->gone) {
+        assert(position == 0 || position > c->last_position);
+        frame_queue_push_exempt(&c->queue, f);
+        if (position > 0)
+            c->last_position = position;
+        touch(c, now_ms, true);
         r = after_enqueue(c);
     }
     unlock(c);
     return r;
 }
 
-enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms)
+/* Replay pacing: the replayer queues up to the room under the byte limit,
+ * arms, and is called back (drained) once the socket took half of it. The
+ * callback runs under this mutex, on the thread that wrote. Mutex held. */
+static size_t room_limit(const struct connection *c)
+{
+    return c->max_queued_bytes ? c->max_queued_bytes : REPLAY_SLICE;
+}
+
+static void call_drained(struct connection *c)
+{
+    if (!c->refill_armed)
+        return;
+    c->refill_armed = false;
+    c->drained(c->drained_ctx, c);
+}
+
+/* After bytes left the queue: wakes an armed replayer at the low-water mark. */
+static void after_written(struct connection *c)
+{
+    if (c->refill_armed && frame_queue_bytes(&c->queue) <= room_limit(c) / 2)
+        call_drained(c);
+}
+
+void connection_replay_begin(struct connection *c, int64_t through, conn_drained_fn drained,
+                             void *ctx)
 {
     check(c);
-    enum conn_push_result r = CONN_PUSH_CLOSED;
     lock(c);
-    if (!c->closing && !c->gone) {
-        frame_queue_push_exempt(&c->queue, f);
-        touch(c, now_ms, true);
-        r = after_enqueue(c);
+    c->replaying = true;
+    c->refill_armed = false;
+    c->skipped_through = through;
+    c->drained = drained;
+    c->drained_ctx = ctx;
+    unlock(c);
+}
+
+size_t connection_replay_room(struct connection *c)
+{
+    check(c);
+    lock(c);
+    size_t limit = room_limit(c), queued = frame_queue_bytes(&c->queue);
+    unlock(c);
+    return queued < limit ? limit - queued : 0;
+}
+
+bool connection_replay_end(struct connection *c, int64_t scanned_through)
+{
+    check(c);
+    lock(c);
+    bool done = !c->replaying || c->skipped_through <= scanned_through;
+    if (done) {
+        c->replaying = false;
+        c->refill_armed = false;
     }
     unlock(c);
-    return r;
+    return done;
+}
+
+bool connection_replay_arm(struct connection *c)
+{
+    check(c);
+    lock(c);
+    bool armed = !c->closing && !c->gone && frame_queue_bytes(&c->queue) > room_limit(c) / 2;
+    c->refill_armed = armed;
+    unlock(c);
+    return armed;
 }
 
 /* Direct writes: with io->send, a push to a parked socket leaves it parked
@@ -285,8 +400,10 @@ static bool write_direct(struct connection *c, size_t keep)
         int n = frame_queue_iov(&c->queue, iov, MAX_IOV, frame_queue_bytes(&c->queue) - keep,
                                 &bytes, &published);
         long w = c->io->send(c->io_ctx, iov, n, published);
-        if (w > 0)
+        if (w > 0) {
             frame_queue_written(&c->queue, (size_t)w);
+            after_written(c);
+        }
         if (w < 0 || (size_t)w < bytes)
             return false;
     }
@@ -340,6 +457,7 @@ bool connection_close(struct connection *c, struct frame *final_frame)
             frame_queue_push_exempt(&c->queue, final_frame);
         c->closing = true;
         resume = take_resume_duty(c);
+        call_drained(c); /* a waiting replayer lets go */
     }
     unlock(c);
     return resume;
@@ -363,8 +481,10 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
         write_direct(c, max);
     /* Copy across frames into MHD's block. */
     size_t n = frame_queue_read(&c->queue, buf, max, oldest_published_us);
-    if (n > 0)
+    if (n > 0) {
         c->reader_wrote = true;
+        after_written(c);
+    }
     long r = (long)n;
     if (n == 0) {
         if (c->closing || c->gone) {
@@ -393,6 +513,7 @@ void connection_gone(struct connection *c)
     c->resume_owed = false;
     c->flush_owed = false;
     frame_queue_clear(&c->queue);
+    call_drained(c); /* a waiting replayer lets go */
     unlock(c);
 }
 

@@ -55,7 +55,15 @@ enum conn_push_result {
     CONN_PUSH_CLOSED,       /* dropped: the connection is closing or gone */
     CONN_PUSH_OVERFLOW,     /* dropped and the connection was closed: over max_queued_bytes;
                                the caller must call connection_resume() so the socket ends */
+    CONN_PUSH_SKIPPED,      /* not queued: the connection is replaying (its replay brings
+                               the event) or already has this position */
 };
+
+/* Called (connection mutex held, from whichever thread wrote) when a
+ * replaying connection's queue drained to its low-water mark after
+ * connection_replay_arm(), or when it closed while armed. Must not call back
+ * into the connection; takes at most a leaf lock of its own. */
+typedef void (*conn_drained_fn)(void *ctx, struct connection *c);
 
 enum conn_read_result {
     CONN_READ_SUSPENDED = 0, /* nothing to send; io->suspend was called */
@@ -80,15 +88,39 @@ const char *connection_stream(const struct connection *c, size_t i);
 /* True if the connection subscribes to stream. */
 bool connection_has_stream(const struct connection *c, const char *stream);
 
-/* Queues a reference to f (the caller keeps its own). now_ms is the injected
- * clock's time; counts_as_event says whether it resets the idle-timeout clock
- * (durable and ephemeral events do, heartbeats do not). Any thread. */
+/* Queues a reference to a frame that is not a durable event (the caller
+ * keeps its own). now_ms is the injected clock's time; counts_as_event says
+ * whether it resets the idle-timeout clock (ephemeral messages do,
+ * heartbeats do not). Skipped while the connection replays. Any thread. */
 enum conn_push_result connection_push(struct connection *c, struct frame *f, int64_t now_ms,
                                       bool counts_as_event);
-/* Like connection_push but exempt from max_queued_bytes: for a connect's
- * replay, which would otherwise close the client on every reconnect when its
- * backlog is large. Dispatcher thread. */
-enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms);
+/* Queues a live durable event at position. While the connection replays it
+ * is not queued but remembered (the replay must reach it); a position at or
+ * below the last one queued is skipped (the replay already brought it). */
+enum conn_push_result connection_push_event(struct connection *c, struct frame *f, int64_t now_ms,
+                                            int64_t position);
+/* Queues a replayed frame (position 0 for a sentinel), exempt from
+ * max_queued_bytes: the replayer paces itself with connection_replay_room()
+ * instead, so a large backlog never closes the client. Replayer thread. */
+enum conn_push_result connection_push_replay(struct connection *c, struct frame *f, int64_t now_ms,
+                                             int64_t position);
+
+/* The replay handshake, driven by dispatch/replayer.c. Before the connection
+ * is registered: from now on live events up to and past through are not
+ * queued until connection_replay_end() says the replay reached them. */
+void connection_replay_begin(struct connection *c, int64_t through, conn_drained_fn drained,
+                             void *ctx);
+/* Bytes the replayer may queue now: the room under max_queued_bytes (at
+ * least one frame's worth when the queue is empty). */
+size_t connection_replay_room(struct connection *c);
+/* Ends the replay if it covered everything a live push skipped: true when
+ * scanned_through (the replay has queued every event of the connection's
+ * streams up to it) reaches them; live events are queued from then on. */
+bool connection_replay_end(struct connection *c, int64_t scanned_through);
+/* Asks for the drained callback once the queue is down to half the room:
+ * true when armed; false when there is room already (replay on at once) or
+ * the connection closed. */
+bool connection_replay_arm(struct connection *c);
 /* After a push returned NEEDS_RESUME or OVERFLOW: writes the queue straight
  * to the parked socket (io->send), and un-parks it only if the socket did not
  * take everything or must end. Several pushes before one call coalesce into

@@ -218,7 +218,7 @@ bool registry_remove(struct registry *r, struct connection *c)
 }
 
 size_t registry_fanout(struct registry *r, const char *stream, struct frame *f, int64_t now_ms,
-                       bool counts_as_event, struct conn_list *resumes, size_t *overflowed)
+                       int64_t position, struct conn_list *resumes, size_t *overflowed)
 {
     size_t queued = 0;
     struct conn_list dead = {0};
@@ -226,7 +226,9 @@ size_t registry_fanout(struct registry *r, const char *stream, struct frame *f, 
     struct stream *s = find(r, stream);
     for (size_t i = 0; s && i < s->len; i++) {
         struct connection *c = s->subs[i].c;
-        switch (connection_push(c, f, now_ms, counts_as_event)) {
+        enum conn_push_result pushed = position > 0 ? connection_push_event(c, f, now_ms, position)
+                                                    : connection_push(c, f, now_ms, true);
+        switch (pushed) {
         case CONN_PUSH_NEEDS_RESUME:
             conn_list_push(resumes, connection_ref(c));
             queued++;
@@ -239,6 +241,7 @@ size_t registry_fanout(struct registry *r, const char *stream, struct frame *f, 
             conn_list_push(&dead, c); /* takes over the registry's reference below */
             break;
         case CONN_PUSH_CLOSED:
+        case CONN_PUSH_SKIPPED:
             break;
         }
     }

@@ -36,9 +36,10 @@ bool registry_remove(struct registry *r, struct connection *c);
  * appended (with a reference) to resumes; the caller resumes them after
  * unlocking, once per batch. Connections that overflowed are closed, removed
  * from the registry, counted in *overflowed and also appended to resumes.
- * Returns the number of frames queued. counts_as_event as in connection_push. */
+ * Returns the number of frames queued. position > 0: a durable event
+ * (connection_push_event); 0: an ephemeral message (connection_push). */
 size_t registry_fanout(struct registry *r, const char *stream, struct frame *f, int64_t now_ms,
-                       bool counts_as_event, struct conn_list *resumes, size_t *overflowed);
+                       int64_t position, struct conn_list *resumes, size_t *overflowed);
 
 /* Appends a reference to every registered connection to out. */
 void registry_snapshot(struct registry *r, struct conn_list *out);

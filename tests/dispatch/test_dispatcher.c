@@ -1,16 +1,19 @@
 /*
  * Unit tests of the dispatcher's step functions (dispatcher_handle,
- * dispatcher_flush) with the fake event store, a real registry and real
- * connections on a local fake socket: live delivery, a fresh instance
- * starting at the head, replay from the window and from the store, the gap
- * sentinel, held cursors, several streams under one cursor, store failures,
- * ephemeral messages, slow consumers and resume batching. The last test runs
- * the real thread against a locked store.
+ * dispatcher_flush), with the replayer's step run after each connect, the
+ * fake event store, a real registry, window and connections on a local fake
+ * socket: live delivery, a fresh instance starting at the head, replay from
+ * the window and from the store, the gap sentinel, held cursors, several
+ * streams under one cursor, store failures, ephemeral messages, slow
+ * consumers, resume batching and trimming at the retention bound. The last
+ * test runs the real thread against a locked store.
  */
 #include "check.h"
 #include "common/metrics.h"
 #include "dispatch/dispatch_queue.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/event_window.h"
+#include "dispatch/replayer.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_store.h"
 #include "registry/connection.h"
@@ -61,6 +64,8 @@ struct rig {
     struct metrics metrics;
     struct registry *registry;
     struct dispatch_queue *queue;
+    struct event_window *window;
+    struct replayer *replayer;
     struct dispatcher *d;
     struct listen_log listen;
     struct sock socks[8];
@@ -79,6 +84,12 @@ static int record_listen(void *ctx, const char *stream)
     return 0;
 }
 
+static int64_t rig_position(void *ctx)
+{
+    struct rig *r = ctx;
+    return dispatcher_position(r->d);
+}
+
 static void rig_init(struct rig *r, size_t window)
 {
     memset(r, 0, sizeof *r);
@@ -88,20 +99,29 @@ static void rig_init(struct rig *r, size_t window)
     metrics_init(&r->metrics);
     r->registry = registry_new();
     r->queue = dispatch_queue_new();
+    r->window = event_window_new(window, SIZE_MAX, 0);
+    r->replayer = replayer_new(&(struct replayer_deps){.window = r->window,
+                                                       .store = &r->ops,
+                                                       .metrics = &r->metrics,
+                                                       .clock = &r->clock.ops,
+                                                       .position = rig_position,
+                                                       .position_ctx = r});
     r->d = dispatcher_new(&(struct dispatcher_deps){.queue = r->queue,
                                                     .registry = r->registry,
+                                                    .window = r->window,
+                                                    .replayer = r->replayer,
                                                     .store = &r->ops,
                                                     .metrics = &r->metrics,
                                                     .clock = &r->clock.ops,
                                                     .ensure_listen = record_listen,
-                                                    .listen_ctx = r,
-                                                    .window_events = window,
-                                                    .retry_ms = 1000});
+                                                    .listen_ctx = r});
 }
 
 static void rig_free(struct rig *r)
 {
     dispatcher_free(r->d);
+    replayer_free(r->replayer);
+    event_window_free(r->window);
     dispatch_queue_free(r->queue);
     registry_free(r->registry);
     fake_store_free(r->store);
@@ -127,15 +147,26 @@ static struct sock *sock_of(struct rig *r, size_t i)
     return &r->socks[i];
 }
 
+/* Runs the replayer's step until no replay is ready (they end, or wait for
+ * a socket that drains only when a test reads it). */
+static void settle(struct rig *r)
+{
+    while (replayer_run_once(r->replayer) > 0)
+        ;
+}
+
 static void connect_sub(struct rig *r, struct connection *c, bool has_cursor, int64_t cursor)
 {
     dispatcher_handle(r->d, dispatch_msg_connect(connection_ref(c), has_cursor, cursor));
+    settle(r);
 }
 
 static int wake(struct rig *r)
 {
     dispatcher_handle(r->d, dispatch_msg_wake());
-    return dispatcher_flush(r->d);
+    int rc = dispatcher_flush(r->d);
+    settle(r); /* held connects may have begun replays */
+    return rc;
 }
 
 static void append_n(struct rig *r, int n, const char *stream)
@@ -481,6 +512,7 @@ static void test_store_down_at_start_holds_connects(void)
     CHECK_EQ(dispatcher_flush(r.d), -1);
     fake_store_set_failing(r.store, false);
     CHECK_EQ(dispatcher_flush(r.d), 0);
+    settle(&r);
     CHECK_EQ(dispatcher_position(r.d), 3);
     CHECK_EQ(registry_connection_count(r.registry), 2);
     CHECK_STR(drain(live), "");
@@ -507,8 +539,8 @@ static void test_replay_failure_closes_connection(void)
     struct connection *c = sub(&r, "s", NULL, 0);
     CHECK_STR(drain(c), ""); /* parked: the gap sentinel's push takes the resume duty */
     connect_sub(&r, c, true, 1);
-    CHECK(connection_is_closed(c));
-    CHECK_EQ(registry_connection_count(r.registry), 0);
+    CHECK(connection_is_closed(c)); /* registered in replay mode, then closed */
+    CHECK_EQ(replayer_active(r.replayer), 0);
     CHECK_EQ(atomic_load(&sock_of(&r, 0)->resumes), 1); /* so the socket can end */
     const char *got = drain(c);
     CHECK(strncmp(got, "event: gateway:gap\n", 19) == 0);
@@ -617,24 +649,99 @@ static void test_large_backlog_in_batches(void)
     rig_free(&r);
 }
 
+static void test_paced_replay(void)
+{
+    struct rig r;
+    rig_init(&r, 1000);
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 50, "s");
+    CHECK_EQ(wake(&r), 0);
+    /* A subscriber whose queue may hold 100 bytes (about four events). */
+    struct connection *c = sub(&r, "s", NULL, 100);
+    CHECK_STR(drain(c), "");
+    connect_sub(&r, c, true, 0);
+    size_t frame = strlen("id: 10\nstream: s\ndata: s\n\n");
+    CHECK(connection_queued_bytes(c) <= 100 + frame); /* one slice, not the backlog */
+    CHECK(connection_queued_bytes(c) > 0);
+    CHECK_EQ(replayer_active(r.replayer), 1);
+    /* Live events meanwhile are not queued: the replay brings them. */
+    append_n(&r, 5, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK(connection_queued_bytes(c) <= 100 + frame);
+    /* The socket takes 40 bytes at a time; the replay follows it. */
+    static char all[1 << 14];
+    size_t n = 0, peak = 0;
+    int64_t pub;
+    for (int i = 0; i < 1000 && n < sizeof all - 64; i++) {
+        long got = connection_read(c, all + n, 40, &pub);
+        if (got > 0)
+            n += (size_t)got;
+        settle(&r);
+        size_t q = connection_queued_bytes(c);
+        peak = q > peak ? q : peak;
+        if (got <= 0 && replayer_active(r.replayer) == 0)
+            break;
+    }
+    all[n] = '\0';
+    CHECK_STR(ids(all), seq(1, 55)); /* every event once, in order, across the hand-over */
+    CHECK(peak <= 100 + frame);
+    CHECK_EQ(replayer_active(r.replayer), 0);
+    CHECK_EQ(metric(&r.metrics.replayed_memory), 55);
+    append_n(&r, 1, "s");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_STR(ids(drain(c)), "56"); /* live now */
+    connection_unref(c);
+    rig_free(&r);
+}
+
+static void test_window_trimmed_at_retention_bound(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0);
+    append_n(&r, 6, "s");
+    CHECK_EQ(wake(&r), 0); /* the window holds 1..6 */
+    fake_store_prune(r.store, 3);
+    dispatcher_handle(r.d, dispatch_msg_wake_bounds());
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK(!event_window_covers(r.window, 2));
+    /* From below the bound: the gap, then the rest, from the database. */
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, true, 1);
+    CHECK_STR(
+        drain(c),
+        "event: gateway:gap\ndata: {\"last_event_id\":1,\"oldest_position\":4}\n\n"
+        "id: 4\nstream: s\ndata: s\n\nid: 5\nstream: s\ndata: s\n\nid: 6\nstream: s\ndata: s\n\n");
+    CHECK_EQ(metric(&r.metrics.replayed_memory), 0);
+    CHECK_EQ(metric(&r.metrics.gaps), 1);
+    /* A plain wake does not re-read the bound. */
+    int bounds = fake_store_stats(r.store)->bounds_calls;
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(fake_store_stats(r.store)->bounds_calls, bounds);
+    connection_unref(c);
+    rig_free(&r);
+}
+
 /* ---- the real thread, against a store locked for two threads ---- */
 
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct event_store_ops inner;
 
-static long locked_read_after(void *ctx, int64_t after, long limit, stored_event_fn fn, void *arg)
+static long locked_read_after(void *ctx, int64_t after, long rows, size_t bytes, bool *complete,
+                              stored_event_fn fn, void *arg)
 {
     pthread_mutex_lock(&store_lock);
-    long n = inner.read_after(ctx, after, limit, fn, arg);
+    long n = inner.read_after(ctx, after, rows, bytes, complete, fn, arg);
     pthread_mutex_unlock(&store_lock);
     return n;
 }
 
 static long locked_read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
-                              size_t nstreams, stored_event_fn fn, void *arg)
+                              size_t nstreams, long rows, size_t bytes, bool *complete,
+                              stored_event_fn fn, void *arg)
 {
     pthread_mutex_lock(&store_lock);
-    long n = inner.read_range(ctx, after, upto, streams, nstreams, fn, arg);
+    long n = inner.read_range(ctx, after, upto, streams, nstreams, rows, bytes, complete, fn, arg);
     pthread_mutex_unlock(&store_lock);
     return n;
 }
@@ -681,6 +788,7 @@ static void test_thread_lifecycle(void)
     dispatcher_stop(r.d);
     dispatcher_stop(r.d);
     CHECK_EQ(registry_connection_count(r.registry), 2);
+    settle(&r); /* its replay began on the thread; the replayer's runs here */
     CHECK_STR(ids(drain(late)), "4,5");
     CHECK_EQ(dispatch_queue_depth(r.queue), 0);
     connection_unref(live);
@@ -707,6 +815,8 @@ int main(void)
     test_slow_consumer_closed_others_unaffected();
     test_resume_once_per_batch();
     test_large_backlog_in_batches();
+    test_paced_replay();
+    test_window_trimmed_at_retention_bound();
     test_thread_lifecycle();
     return CHECK_DONE();
 }

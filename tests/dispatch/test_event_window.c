@@ -1,46 +1,61 @@
 /*
  * Unit tests of the event window, table-driven: the floor after pushes and
- * evictions (wrap-around included), coverage at the floor's edge, lookups
- * after each cursor, owned stream copies, frame references and reset; the
- * per-stream lookup against a filtered full scan.
+ * evictions by count and by bytes (wrap-around included), coverage at the
+ * floor's edge, collection after each cursor, frame references, reset and
+ * trimming at the retention bound; collection by stream against a filtered
+ * reference, whole and in budgeted slices, by both of its walks.
  */
 #include "check.h"
 #include "common/frame.h"
 #include "dispatch/event_window.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-struct seen {
-    int64_t positions[64];
-    char streams[64][16];
-    const char *data[64];
-    size_t n;
-};
-
-static void collect(void *arg, int64_t position, const char *stream, struct frame *f)
+/* The stream of position p in push_range: "s0", "s1" or "s2". */
+static const char *stream_of(int64_t p)
 {
-    struct seen *s = arg;
-    if (s->n < 64) {
-        s->positions[s->n] = position;
-        snprintf(s->streams[s->n], sizeof s->streams[0], "%s", stream);
-        s->data[s->n] = frame_data(f);
-    }
-    s->n++;
+    static const char *const names[] = {"s0", "s1", "s2"};
+    return names[p % 3];
 }
 
-/* Pushes positions first..last, each with a frame holding its position as text. */
+/* Pushes positions first..last, each with a frame holding its position as
+ * text (with its NUL, to read back). */
 static void push_range(struct event_window *w, int64_t first, int64_t last)
 {
     for (int64_t p = first; p <= last; p++) {
         char text[32], stream[16];
         int n = snprintf(text, sizeof text, "%lld", (long long)p);
-        snprintf(stream, sizeof stream, "s%lld", (long long)(p % 3));
-        struct frame *f = frame_new(text, (size_t)n + 1, 0); /* with its NUL, to read back */
+        snprintf(stream, sizeof stream, "%s", stream_of(p));
+        struct frame *f = frame_new(text, (size_t)n + 1, 0);
         event_window_push(w, p, stream, f);
         frame_unref(f);                         /* the window keeps its own reference */
         memset(stream, 'X', sizeof stream - 1); /* and its own copy of the name */
     }
+}
+
+static const char *const all3[] = {"s0", "s1", "s2"};
+
+/* Collects every entry after cursor (no budget); checks positions and data. */
+static void check_all_after(struct event_window *w, int64_t cursor, int64_t top)
+{
+    struct window_slice s = {0};
+    int64_t scanned = -1;
+    int n = event_window_collect(w, cursor, all3, 3, SIZE_MAX, &s, &scanned);
+    int want = cursor < top ? (int)(top - cursor) : 0;
+    CHECK_EQ(n, want);
+    CHECK_EQ(s.len, (size_t)want);
+    for (size_t k = 0; k < s.len; k++) {
+        int64_t p = cursor + 1 + (int64_t)k;
+        char text[32];
+        snprintf(text, sizeof text, "%lld", (long long)p);
+        CHECK_EQ(s.items[k].position, p);
+        CHECK_STR(frame_data(s.items[k].frame), text);
+    }
+    CHECK_EQ(scanned, top > cursor ? top : cursor);
+    window_slice_free(&s);
 }
 
 static void test_windows(void)
@@ -63,62 +78,66 @@ static void test_windows(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "window case: %s\n", cases[i].name);
-        struct event_window *w = event_window_new(cases[i].capacity, cases[i].floor);
+        struct event_window *w = event_window_new(cases[i].capacity, SIZE_MAX, cases[i].floor);
         push_range(w, cases[i].first, cases[i].last);
         CHECK_EQ(event_window_floor(w), cases[i].want_floor);
         CHECK_EQ(event_window_len(w), cases[i].want_len);
         CHECK(event_window_covers(w, cases[i].want_floor));
         CHECK(!event_window_covers(w, cases[i].want_floor - 1));
+        struct window_slice s = {0};
+        int64_t scanned;
+        CHECK_EQ(event_window_collect(w, cases[i].want_floor - 1, all3, 3, SIZE_MAX, &s, &scanned),
+                 -1);
         int64_t top = cases[i].last > cases[i].floor ? cases[i].last : cases[i].floor;
-        /* Every covered cursor gets exactly the positions after it, in order. */
-        for (int64_t c = cases[i].want_floor; c <= top + 1; c++) {
-            struct seen s = {0};
-            size_t n = event_window_each_after(w, c, collect, &s);
-            size_t want = c < top ? (size_t)(top - c) : 0;
-            CHECK_EQ(n, want);
-            CHECK_EQ(s.n, want);
-            for (size_t k = 0; k < s.n && k < 64; k++) {
-                int64_t p = c + 1 + (int64_t)k;
-                char text[32], stream[16];
-                snprintf(text, sizeof text, "%lld", (long long)p);
-                snprintf(stream, sizeof stream, "s%lld", (long long)(p % 3));
-                CHECK_EQ(s.positions[k], p);
-                CHECK_STR(s.data[k], text);
-                CHECK_STR(s.streams[k], stream);
-            }
-        }
+        for (int64_t c = cases[i].want_floor; c <= top + 1; c++)
+            check_all_after(w, c, top);
         event_window_free(w);
     }
 }
 
-static void test_sparse_positions(void)
+static void test_bytes_cap(void)
 {
-    /* Positions need only increase: lookups land between entries too. */
-    struct event_window *w = event_window_new(8, 0);
-    static const int64_t pushed[] = {3, 7, 8, 20};
-    for (size_t i = 0; i < 4; i++) {
-        struct frame *f = frame_new("x", 1, 0);
-        event_window_push(w, pushed[i], "s", f);
-        frame_unref(f);
-    }
-    static const struct {
-        int64_t cursor;
-        size_t n;
-        int64_t first;
-    } lookups[] = {{0, 4, 3},  {2, 4, 3},   {3, 3, 7},  {5, 3, 7}, {7, 2, 8},
-                   {8, 1, 20}, {19, 1, 20}, {20, 0, 0}, {99, 0, 0}};
-    for (size_t i = 0; i < sizeof lookups / sizeof lookups[0]; i++) {
-        struct seen s = {0};
-        CHECK_EQ(event_window_each_after(w, lookups[i].cursor, collect, &s), lookups[i].n);
-        if (s.n)
-            CHECK_EQ(s.positions[0], lookups[i].first);
-    }
+    /* Frames of 3 bytes ("11\0" … "99\0"), a cap of 10 bytes: three fit. */
+    struct event_window *w = event_window_new(100, 10, 10);
+    push_range(w, 11, 15);
+    CHECK_EQ(event_window_len(w), 3);
+    CHECK_EQ(event_window_bytes(w), 9);
+    CHECK_EQ(event_window_floor(w), 12);
+    check_all_after(w, 12, 15);
+    /* A frame larger than the whole cap is not kept: the floor moves past it. */
+    char big[32] = "a frame of twenty bytes";
+    struct frame *f = frame_new(big, 20, 0);
+    event_window_push(w, 16, "s1", f);
+    frame_unref(f);
+    CHECK_EQ(event_window_len(w), 0);
+    CHECK_EQ(event_window_bytes(w), 0);
+    CHECK_EQ(event_window_floor(w), 16);
+    push_range(w, 17, 17);
+    check_all_after(w, 16, 17);
+    event_window_free(w);
+}
+
+static void test_trim(void)
+{
+    struct event_window *w = event_window_new(100, SIZE_MAX, 0);
+    push_range(w, 1, 10);
+    event_window_trim(w, 4); /* the leader pruned through 4 */
+    CHECK_EQ(event_window_floor(w), 4);
+    CHECK_EQ(event_window_len(w), 6);
+    CHECK(!event_window_covers(w, 3)); /* a replay from 3 must go to the database */
+    check_all_after(w, 4, 10);
+    event_window_trim(w, 2); /* an older bound changes nothing */
+    CHECK_EQ(event_window_floor(w), 4);
+    event_window_trim(w, 50); /* past everything held */
+    CHECK_EQ(event_window_len(w), 0);
+    CHECK_EQ(event_window_floor(w), 50);
+    CHECK_EQ(event_window_bytes(w), 0);
     event_window_free(w);
 }
 
 static void test_reset(void)
 {
-    struct event_window *w = event_window_new(3, 0);
+    struct event_window *w = event_window_new(3, SIZE_MAX, 0);
     push_range(w, 1, 5);
     event_window_reset(w, 100);
     CHECK_EQ(event_window_len(w), 0);
@@ -126,79 +145,95 @@ static void test_reset(void)
     CHECK(event_window_covers(w, 100));
     CHECK(!event_window_covers(w, 99));
     push_range(w, 101, 102);
-    struct seen s = {0};
-    CHECK_EQ(event_window_each_after(w, 100, collect, &s), 2);
-    CHECK_EQ(s.positions[0], 101);
+    check_all_after(w, 100, 102);
     event_window_free(w);
     event_window_free(NULL);
 }
 
-/* What each_after gives, filtered to the streams: the indexed lookup's truth. */
-struct filtered {
-    const char *const *streams;
-    size_t nstreams;
-    struct seen seen;
-};
-
-static void collect_filtered(void *arg, int64_t position, const char *stream, struct frame *f)
+static bool in_set(int64_t p, const char *const *streams, size_t n)
 {
-    struct filtered *fl = arg;
-    for (size_t i = 0; i < fl->nstreams; i++)
-        if (strcmp(fl->streams[i], stream) == 0) {
-            collect(&fl->seen, position, stream, f);
-            return;
-        }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(streams[i], stream_of(p)) == 0)
+            return true;
+    return false;
 }
 
-static void test_stream_lookup(void)
+/* Collects the set's entries after cursor in slices of budget bytes,
+ * resuming each slice from the last one's scanned_through, and checks the
+ * union against the truth: every held position of the set after cursor,
+ * once, in order. */
+static void check_sliced(struct event_window *w, int64_t cursor, int64_t last,
+                         const char *const *streams, size_t n, size_t budget)
 {
-    static const char *const s0[] = {"s0"}, *const s12[] = {"s2", "s1"},
-                             *const all[] = {"s1", "s0", "s2"}, *const none[] = {"nope"},
+    int64_t want[1024], got[1024];
+    size_t nwant = 0, ngot = 0;
+    for (int64_t p = cursor + 1; p <= last; p++)
+        if (in_set(p, streams, n) && nwant < 1024)
+            want[nwant++] = p;
+    int64_t at = cursor;
+    for (int round = 0; round < 100; round++) {
+        struct window_slice s = {0};
+        int64_t scanned;
+        int k = event_window_collect(w, at, streams, n, budget, &s, &scanned);
+        CHECK(k >= 0);
+        CHECK(scanned >= at);
+        for (size_t i = 0; i < s.len; i++) {
+            CHECK(s.items[i].position > at && s.items[i].position <= scanned);
+            if (ngot < 1024)
+                got[ngot++] = s.items[i].position;
+        }
+        /* A slice ends at the budget, but holds at least one entry when any is due. */
+        CHECK(s.len <= 1 || s.bytes - frame_len(s.items[s.len - 1].frame) < budget);
+        window_slice_free(&s);
+        bool done = scanned >= last;
+        at = scanned;
+        if (done)
+            break;
+    }
+    CHECK_EQ(at >= last || nwant == 0, true);
+    CHECK_EQ(ngot, nwant);
+    for (size_t i = 0; i < ngot && i < nwant; i++)
+        CHECK_EQ(got[i], want[i]);
+}
+
+static void test_stream_collection(void)
+{
+    static const char *const s0[] = {"s0"}, *const s12[] = {"s2", "s1"}, *const none[] = {"nope"},
                              *const twice[] = {"s1", "s1"}; /* counts once */
     static const struct {
         const char *const *streams;
         size_t n;
-    } sets[] = {{s0, 1}, {s12, 2}, {all, 3}, {none, 1}, {twice, 2}, {NULL, 0}};
-    /* Capacities that wrap, evict whole streams and keep everything. */
+    } sets[] = {{s0, 1}, {s12, 2}, {all3, 3}, {none, 1}, {twice, 2}, {NULL, 0}};
+    /* Capacities that wrap, evict whole streams and keep everything; budgets
+     * of one entry (3 bytes), a few, and no limit. */
     static const size_t capacities[] = {1, 2, 5, 7, 64};
+    static const size_t budgets[] = {1, 3, 7, SIZE_MAX};
     for (size_t c = 0; c < sizeof capacities / sizeof capacities[0]; c++) {
-        struct event_window *w = event_window_new(capacities[c], 0);
+        struct event_window *w = event_window_new(capacities[c], SIZE_MAX, 0);
         for (int64_t last = 1; last <= 40; last++) {
             push_range(w, last, last);
-            for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
-                for (int64_t cursor = event_window_floor(w); cursor <= last; cursor++) {
-                    struct filtered want = {.streams = sets[k].streams, .nstreams = sets[k].n};
-                    event_window_each_after(w, cursor, collect_filtered, &want);
-                    struct seen got = {0};
-                    size_t n = event_window_each_after_in(w, cursor, sets[k].streams, sets[k].n,
-                                                          collect, &got);
-                    CHECK_EQ(n, want.seen.n);
-                    CHECK_EQ(got.n, want.seen.n);
-                    for (size_t i = 0; i < got.n && i < 64; i++) {
-                        CHECK_EQ(got.positions[i], want.seen.positions[i]);
-                        CHECK_STR(got.streams[i], want.seen.streams[i]);
-                        CHECK_STR(got.data[i], want.seen.data[i]);
-                    }
-                }
-            }
+            for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++)
+                for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++)
+                    for (int64_t cursor = event_window_floor(w); cursor <= last; cursor++)
+                        check_sliced(w, cursor, last, sets[k].streams, sets[k].n, budgets[b]);
         }
-        /* After a reset the index starts afresh. */
-        event_window_reset(w, 1000);
-        push_range(w, 1001, 1003);
-        int64_t floor = event_window_floor(w);
-        struct seen got = {0};
-        CHECK_EQ(event_window_each_after_in(w, floor, all, 3, collect, &got),
-                 (size_t)(1003 - floor));
-        CHECK_EQ(got.positions[0], floor + 1);
         event_window_free(w);
     }
+    /* A sparse stream in a long window takes the links; a dense one the scan:
+     * both give the same answers (check_sliced above covers each shape). */
+    struct event_window *w = event_window_new(1000, SIZE_MAX, 0);
+    push_range(w, 1, 900);
+    check_sliced(w, 10, 900, s0, 1, 30);
+    check_sliced(w, 850, 900, all3, 3, 12);
+    event_window_free(w);
 }
 
 int main(void)
 {
     test_windows();
-    test_sparse_positions();
+    test_bytes_cap();
+    test_trim();
     test_reset();
-    test_stream_lookup();
+    test_stream_collection();
     return CHECK_DONE();
 }

@@ -98,15 +98,22 @@ static size_t first_after(const struct fake_store *s, int64_t position)
     return i;
 }
 
-static long read_after(void *ctx, int64_t after, long limit, stored_event_fn fn, void *arg)
+/* The store's bounds: at most max_rows rows, and rows only while the data
+ * before them stays under max_bytes (so at least one), like the real one. */
+static long read_after(void *ctx, int64_t after, long max_rows, size_t max_bytes, bool *complete,
+                       stored_event_fn fn, void *arg)
 {
     struct fake_store *s = ctx;
     s->stats.read_after_calls++;
     if (s->failing & FAKE_READ_AFTER)
         return -1;
     long n = 0;
-    for (size_t i = first_after(s, after); i < s->nrows && n < limit; i++, n++)
+    size_t bytes = 0, i = first_after(s, after);
+    for (; i < s->nrows && n < max_rows && (n == 0 || bytes < max_bytes); i++, n++) {
+        bytes += strlen(s->rows[i].data);
         emit(&s->rows[i], fn, arg);
+    }
+    *complete = i == s->nrows;
     return n;
 }
 
@@ -119,7 +126,8 @@ static bool listed(const char *stream, const char *const *streams, size_t nstrea
 }
 
 static long read_range(void *ctx, int64_t after, int64_t upto, const char *const *streams,
-                       size_t nstreams, stored_event_fn fn, void *arg)
+                       size_t nstreams, long max_rows, size_t max_bytes, bool *complete,
+                       stored_event_fn fn, void *arg)
 {
     struct fake_store *s = ctx;
     s->stats.read_range_calls++;
@@ -134,12 +142,18 @@ static long read_range(void *ctx, int64_t after, int64_t upto, const char *const
     if (s->failing & FAKE_READ_RANGE)
         return -1;
     long n = 0;
-    for (size_t i = first_after(s, after); i < s->nrows && s->rows[i].position <= upto; i++) {
-        if (listed(s->rows[i].stream, streams, nstreams)) {
-            emit(&s->rows[i], fn, arg);
-            n++;
-        }
+    size_t bytes = 0, i = first_after(s, after);
+    *complete = false;
+    for (; i < s->nrows && s->rows[i].position <= upto; i++) {
+        if (!listed(s->rows[i].stream, streams, nstreams))
+            continue;
+        if (n == max_rows || (n > 0 && bytes >= max_bytes))
+            return n;
+        bytes += strlen(s->rows[i].data);
+        emit(&s->rows[i], fn, arg);
+        n++;
     }
+    *complete = true;
     return n;
 }
 

@@ -221,7 +221,7 @@ static void run_case(const struct conn_case *tc)
             CHECK_EQ(connection_push(c, f, st->b, false), st->want);
             break;
         case OP_REPLAY:
-            CHECK_EQ(connection_push_replay(c, f, st->b), st->want);
+            CHECK_EQ(connection_push_replay(c, f, st->b, 0), st->want);
             break;
         case OP_READ: {
             long want = st->text ? (long)strlen(st->text) : st->want;
@@ -562,6 +562,110 @@ static void test_wake(void)
     connection_unref(c);
 }
 
+/* ---- the replay handshake ---- */
+
+struct drained_log {
+    int calls;
+    struct connection *last;
+};
+
+static void count_drained(void *ctx, struct connection *c)
+{
+    struct drained_log *l = ctx;
+    l->calls++;
+    l->last = c;
+}
+
+static enum conn_push_result push_event_text(struct connection *c, const char *text, int64_t pos)
+{
+    struct frame *f = frame_new(text, strlen(text), 0);
+    enum conn_push_result r = connection_push_event(c, f, 0, pos);
+    frame_unref(f);
+    return r;
+}
+
+static enum conn_push_result push_replay_text(struct connection *c, const char *text, int64_t pos)
+{
+    struct frame *f = frame_new(text, strlen(text), 0);
+    enum conn_push_result r = connection_push_replay(c, f, 0, pos);
+    frame_unref(f);
+    return r;
+}
+
+/* Reads everything queued into one string (parks the socket at the end). */
+static const char *read_all(struct connection *c)
+{
+    static char out[4096];
+    size_t n = 0;
+    int64_t pub;
+    long got;
+    while ((got = connection_read(c, out + n, sizeof out - 1 - n, &pub)) > 0)
+        n += (size_t)got;
+    out[n] = '\0';
+    return out;
+}
+
+static void test_replay_handshake(void)
+{
+    const char *names[] = {"s"};
+    struct fake_io io = {0};
+    struct drained_log log = {0};
+    /* A limit of 16 bytes: the replayer's room, and half of it the low-water mark. */
+    struct connection *c = connection_new(&(struct connection_params){.streams = names,
+                                                                      .nstreams = 1,
+                                                                      .max_queued_bytes = 16,
+                                                                      .io = &fake_io_ops,
+                                                                      .io_ctx = &io});
+    CHECK_STR(read_all(c), "");
+    connection_replay_begin(c, 5, count_drained, &log); /* the dispatcher is at 5 */
+    CHECK_EQ(connection_replay_room(c), 16);
+    /* Live events and messages are not queued while replaying; events are remembered. */
+    CHECK_EQ(push_event_text(c, "L6|", 6), CONN_PUSH_SKIPPED);
+    CHECK_EQ(push_text(c, "msg|", 0), CONN_PUSH_SKIPPED);
+    CHECK_EQ(connection_queued_bytes(c), 0);
+    /* A slice past the limit (replays are exempt): the room is gone. */
+    CHECK_EQ(push_replay_text(c, "R1|", 1), CONN_PUSH_NEEDS_RESUME);
+    CHECK_EQ(push_replay_text(c, "R2|", 2), CONN_PUSH_QUEUED);
+    CHECK_EQ(push_replay_text(c, "R3-long-frame|", 3), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_replay_room(c), 0);
+    /* Not done: a live push skipped 6, and the replay has reached 3. */
+    CHECK(!connection_replay_end(c, 3));
+    CHECK(connection_replay_arm(c));
+    CHECK_EQ(log.calls, 0);
+    /* The socket takes bytes: the callback comes once the queue is at 8 or below. */
+    int64_t pub;
+    char buf[32];
+    CHECK_EQ(connection_read(c, buf, 6, &pub), 6);
+    CHECK_EQ(log.calls, 0); /* 14 left */
+    CHECK_EQ(connection_read(c, buf, 8, &pub), 8);
+    CHECK_EQ(log.calls, 1); /* 6 left: once, and disarmed */
+    CHECK(log.last == c);
+    CHECK_EQ(connection_read(c, buf, 1, &pub), 1);
+    CHECK_EQ(log.calls, 1);
+    CHECK(!connection_replay_arm(c)); /* room enough already: replay on at once */
+    CHECK_EQ(push_replay_text(c, "R6|", 6), CONN_PUSH_QUEUED);
+    CHECK(connection_replay_end(c, 6)); /* reached everything skipped: live from now on */
+    /* A live push the replay already brought is dropped; later ones queue. */
+    CHECK_EQ(push_event_text(c, "L6|", 6), CONN_PUSH_SKIPPED);
+    CHECK_EQ(push_event_text(c, "L7|", 7), CONN_PUSH_QUEUED);
+    CHECK_EQ(push_text(c, "msg|", 0), CONN_PUSH_QUEUED);
+    CHECK_STR(read_all(c), "rame|R6|L7|msg|");
+    /* Closing or losing the socket while armed calls back, so the replayer lets go. */
+    struct connection *d = connection_new(&(struct connection_params){
+        .streams = names, .nstreams = 1, .max_queued_bytes = 4, .io = &fake_io_ops, .io_ctx = &io});
+    connection_replay_begin(d, 9, count_drained, &log);
+    CHECK_EQ(push_replay_text(d, "R1-R2-R3|", 3), CONN_PUSH_QUEUED);
+    CHECK(connection_replay_arm(d));
+    CHECK(!connection_close(d, NULL)); /* awake: nothing to resume */
+    CHECK_EQ(log.calls, 2);
+    CHECK(!connection_replay_arm(d)); /* closed: never armed again */
+    connection_gone(d);
+    CHECK_EQ(log.calls, 2);
+    CHECK(connection_replay_end(d, INT64_MAX));
+    connection_unref(d);
+    connection_unref(c);
+}
+
 int main(void)
 {
     test_table();
@@ -571,5 +675,6 @@ int main(void)
     test_ring_stream();
     test_direct_writes();
     test_wake();
+    test_replay_handshake();
     return CHECK_DONE();
 }

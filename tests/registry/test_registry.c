@@ -41,7 +41,7 @@ static size_t fanout_text(struct registry *r, const char *stream, const char *s,
                           struct conn_list *resumes, size_t *overflowed)
 {
     struct frame *f = text(s);
-    size_t n = registry_fanout(r, stream, f, 0, true, resumes, overflowed);
+    size_t n = registry_fanout(r, stream, f, 0, 0, resumes, overflowed);
     frame_unref(f);
     return n;
 }
@@ -543,7 +543,7 @@ static void *producer_main(void *arg)
     for (int i = 0; i < STRESS_FRAMES; i++) {
         snprintf(buf, sizeof buf, "%06d;", i);
         struct frame *f = frame_new(buf, FRAME_LEN, 0);
-        size_t queued = registry_fanout(s->r, "s", f, i, true, &resumes, NULL);
+        size_t queued = registry_fanout(s->r, "s", f, i, 0, &resumes, NULL);
         frame_unref(f);
         if (queued < READERS)
             s->short_fanouts++;
