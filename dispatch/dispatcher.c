@@ -21,7 +21,8 @@
  *
  * Collaborators: dispatch queue, registry, event window, replayer, event
  * store, metrics, clock. Writes: after each batch it resumes the connections
- * it queued on (conn_list_resume_all). Does not: give events their
+ * it queued on, through the write pool (small rounds here, large ones on
+ * the pool's threads in parallel). Does not: give events their
  * positions (the leader does, in the database), or replay.
  */
 #include "dispatch/dispatcher.h"
@@ -39,6 +40,7 @@
 #include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
+#include "registry/write_pool.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -155,7 +157,7 @@ static void fan_out(void *arg, const struct stored_event *ev)
      * do not wait for the whole of it. A connection already
      * in the list is not added again until written. */
     if (b->unwritten >= WRITE_EVERY) {
-        conn_list_resume_all(&d->resumes);
+        write_pool_flush(d->deps.writers, &d->resumes);
         b->unwritten = 0;
     }
 }
@@ -170,7 +172,7 @@ static int read_new(struct dispatcher *d)
     do {
         struct batch b = {.d = d, .now_ms = now_ms(d)};
         n = s->read_after(s->ctx, d->position, READ_BATCH, READ_BYTES, &complete, fan_out, &b);
-        conn_list_resume_all(&d->resumes);
+        write_pool_flush(d->deps.writers, &d->resumes);
         assert(n <= READ_BATCH);
         metrics_add(&m->events_durable, b.events);
         metrics_add(&m->deliveries, b.deliveries);
@@ -306,7 +308,7 @@ static void handle_ephemeral(struct dispatcher *d, struct dispatch_msg *m)
     size_t n =
         registry_fanout(d->deps.registry, m->stream, f, now_ms(d), 0, &d->resumes, &overflowed);
     frame_unref(f);
-    conn_list_resume_all(&d->resumes);
+    write_pool_flush(d->deps.writers, &d->resumes);
     metrics_add(&d->deps.metrics->deliveries, n);
     metrics_add(&d->deps.metrics->slow_consumer_disconnects, overflowed);
 }

@@ -23,12 +23,14 @@ struct clock_ops;
 struct event_store_ops;
 struct event_window;
 struct replayer;
+struct write_pool;
 
 struct dispatcher_deps {
     struct dispatch_queue *queue;
     struct registry *registry;
     struct event_window *window; /* filled here, read by the replayer too */
     struct replayer *replayer;   /* serves connects' backlogs */
+    struct write_pool *writers;  /* writes large rounds in parallel; NULL: all here */
     const struct event_store_ops *store;
     struct metrics *metrics;
     const struct clock_ops *clock;

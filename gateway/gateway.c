@@ -25,6 +25,7 @@
 #include "publisher/publisher.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
+#include "registry/write_pool.h"
 #include "web/auth.h"
 #include "web/http_server.h"
 
@@ -54,6 +55,7 @@ struct gateway {
     struct event_store_pg *replay_pg;
     struct event_store_ops replay_store;
     struct replayer *replayer;
+    struct write_pool *writers;
     struct dispatcher *dispatcher;
     struct listener *listener;
     struct heartbeat *heartbeat;
@@ -172,6 +174,13 @@ static long open_connections(void *ctx)
     return (long)atomic_load(&g->metrics.connections);
 }
 
+/* --threads, or the number of cores: the HTTP workers and the write pool. */
+static unsigned http_threads(const struct config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return (unsigned)(cfg->threads > 0 ? cfg->threads : (cores > 0 ? cores : 1));
+}
+
 static char *make_instance_id(void)
 {
     char host[256] = "unknown";
@@ -214,11 +223,13 @@ struct gateway *gateway_new(const struct config *cfg)
         .position = replay_position,
         .position_ctx = g,
     });
+    g->writers = write_pool_new(http_threads(cfg));
     g->dispatcher = dispatcher_new(&(struct dispatcher_deps){
         .queue = g->queue,
         .registry = g->registry,
         .window = g->window,
         .replayer = g->replayer,
+        .writers = g->writers,
         .store = &g->store,
         .metrics = &g->metrics,
         .clock = &system_clock,
@@ -227,6 +238,7 @@ struct gateway *gateway_new(const struct config *cfg)
     });
     g->heartbeat = heartbeat_new(&(struct heartbeat_deps){
         .registry = g->registry,
+        .writers = g->writers,
         .metrics = &g->metrics,
         .clock = &system_clock,
         .interval_ms = cfg->heartbeat_ms,
@@ -269,13 +281,12 @@ struct gateway *gateway_new(const struct config *cfg)
     else if (cfg->jwt_secret_file)
         g->auth = auth_new_hs256_file(cfg->jwt_secret_file, &err);
     assert(!err); /* main checked the secret */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     g->web = web_new(
         &(struct web_config){
             .listen = cfg->listen,
             .admin_listen = cfg->admin_listen,
             .cors_origins = cfg->cors_origin,
-            .threads = (unsigned)(cfg->threads > 0 ? cfg->threads : (cores > 0 ? cores : 1)),
+            .threads = http_threads(cfg),
             .max_connections = (unsigned)cfg->max_connections,
             .max_streams_per_connection = (size_t)cfg->max_streams_per_connection,
             .max_queued_bytes = cfg->max_queued_bytes,
@@ -294,7 +305,8 @@ int gateway_start(struct gateway *g)
 {
     if (sequencer_start(g->sequencer) != 0 || publisher_start(g->publisher) != 0 ||
         listener_start(g->listener) != 0 || replayer_start(g->replayer) != 0 ||
-        dispatcher_start(g->dispatcher) != 0 || heartbeat_start(g->heartbeat) != 0)
+        write_pool_start(g->writers) != 0 || dispatcher_start(g->dispatcher) != 0 ||
+        heartbeat_start(g->heartbeat) != 0)
         return -1;
     if (web_start(g->web) != 0)
         return -1;
@@ -333,6 +345,7 @@ void gateway_shutdown(struct gateway *g)
     /* After the dispatcher, which may begin replays while it drains its
      * queue; unfinished replays end with the drain sentinel below. */
     replayer_stop(g->replayer);
+    write_pool_stop(g->writers); /* after everything that hands it rounds */
     web_drain(g->web);
     wait_for_flush(g, deadline);
     web_stop(g->web);
@@ -350,6 +363,7 @@ void gateway_free(struct gateway *g)
     heartbeat_free(g->heartbeat);
     dispatcher_free(g->dispatcher);
     replayer_free(g->replayer);
+    write_pool_free(g->writers);
     event_store_pg_free(g->replay_pg);
     event_window_free(g->window);
     listener_free(g->listener);

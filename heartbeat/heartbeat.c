@@ -9,7 +9,7 @@
  * Collaborators: registry (snapshot), clock (all idle times), metrics. The
  * frames go out like the dispatcher's: a small round is written straight to
  * the parked sockets by this thread, a large one wakes the HTTP workers
- * (conn_list_resume_all). Does not: decide anything about delivery order.
+ * (write_pool_flush). Does not: decide anything about delivery order.
  */
 #include "heartbeat/heartbeat.h"
 #include "common/clock.h"
@@ -21,6 +21,7 @@
 #include "registry/conn_list.h"
 #include "registry/connection.h"
 #include "registry/registry.h"
+#include "registry/write_pool.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ int heartbeat_tick(struct heartbeat *h)
             sent++;
     }
     conn_list_clear(&h->snapshot);
-    conn_list_resume_all(&h->resumes);
+    write_pool_flush(h->deps.writers, &h->resumes);
     metrics_add(&h->deps.metrics->heartbeats, (uint64_t)sent);
     return sent;
 }

@@ -12,11 +12,13 @@
 
 struct heartbeat;
 struct registry;
+struct write_pool;
 struct metrics;
 struct clock_ops;
 
 struct heartbeat_deps {
     struct registry *registry;
+    struct write_pool *writers; /* NULL: every round written by this thread */
     struct metrics *metrics;
     const struct clock_ops *clock;
     int64_t interval_ms;     /* --heartbeat */
