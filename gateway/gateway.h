@@ -3,41 +3,46 @@
  * injected, starts them in order and stops them in order. No other module
  * calls another module's *_new.
  *
- * DESIGN
+ * DESIGN (docs/DESIGN.md tells the whole story)
  *
  *   publishers ── sse.publish() ──▶ sse.outbox ──(leader: sequencer thread)──▶ sse.events
  *                                                    │ NOTIFY "sse#events"
  *   PostgreSQL ──LISTEN conn──▶ listener thread ─────┴──▶ dispatch queue ──▶ dispatcher thread
- *       ▲                         (health check,            ▲        │ (window, replay,
- *       └──── read conn ◀─────────  reconnect)               │        │  fan-out of shared frames)
- *                                                            │        ▼
- *   browsers ◀── SSE ── web (MHD worker pool) ── connect ────┘    registry ◀── heartbeat thread
- *                        suspend ◀── connection queues ◀── push + resume ──┘   (": hb", idle)
+ *       ▲  ▲                      (health check,            ▲        │ (window, fan-out of
+ *       │  └── read conn ◀─────── reconnect)                │        │  shared frames)
+ *       └───── replay conn ◀── replayer thread ◀── replays ─┼────────┤
+ *                                 (paced slices)            │        ▼
+ *   browsers ◀── SSE ── web (MHD worker pool) ── connect ───┘    registry ◀── heartbeat thread
+ *                        ▲                                       │           (": hb", idle)
+ *                        └─── parked sockets ◀── write pool ◀────┘  (large rounds in parallel)
  *   backends ── POST /publish ──▶ web ──▶ publisher thread ── a txn per group ──▶ sse.outbox
  *                  (parked until its commit; admin daemon too with --admin-listen)
  *
  * Threads: sequencer (leader role, fleet row), publisher (group commit of
  * HTTP publishes on its own connection), listener (libevent loop on the
- * LISTEN connection), dispatcher (the only thread that reads events and
- * decides delivery order), heartbeat, and libmicrohttpd's worker pools.
+ * LISTEN connection), replayer (connects' backlogs, paced by each socket),
+ * dispatcher (the only thread that reads new events and decides delivery
+ * order), the write pool's writers, heartbeat, and libmicrohttpd's workers.
  *
- * Start order: sequencer, publisher, listener, dispatcher, heartbeat, then
- * the HTTP daemons accept. Shutdown order: /readyz 503 and new subscriptions
- * refused, leadership resigned, the publisher flushed (every pending HTTP
- * publish committed and answered), heartbeat, listener, drain the dispatcher
- * (every queued connect and wake is handled), then a gateway:shutdown
- * sentinel to every socket, wait (bounded by --drain-timeout) for the
- * sockets to flush, stop the HTTP daemons, and last the sequencer (removing
- * the fleet row).
+ * Start order: sequencer, publisher, listener, replayer, write pool,
+ * dispatcher, heartbeat, then the HTTP daemons accept. Shutdown order:
+ * /readyz 503 and new subscriptions refused, leadership resigned, the
+ * publisher flushed (every pending HTTP publish committed and answered),
+ * heartbeat, listener, drain the dispatcher (every queued connect and wake is
+ * handled), replayer, write pool, then a gateway:shutdown sentinel to every
+ * socket, wait (bounded by --drain-timeout) for the sockets to flush, stop
+ * the HTTP daemons, and last the sequencer (removing the fleet row).
  *
  * Writes: a parked socket (one MHD has nothing to send on) is written by
- * whoever pushed to it, with one non-blocking sendmsg under the connection's
- * mutex, when the round is small (up to 256 sockets); larger rounds, and the
- * rest of a write the socket did not take, go to the socket's MHD worker,
- * whose reader writes a backlog straight to the socket too (registry/
- * connection.c). SSE bodies are close-delimited so both writers share them.
+ * whoever owes it the write, with one non-blocking sendmsg under the
+ * connection's mutex: the dispatcher or heartbeat for a round of at most 32
+ * sockets, the write pool's threads for a larger one; the rest of a write the
+ * socket did not take goes to the socket's MHD worker, whose reader writes a
+ * backlog straight to the socket too. SSE bodies are close-delimited so all
+ * writers share them.
  *
- * Lock order: registry mutex, then connection mutex. Nothing holds the
+ * Lock order: registry mutex, then connection mutex, then the leaf locks
+ * (the replayer's and a writer's inbox, the window's). Nothing holds the
  * registry mutex across socket I/O; libmicrohttpd's resume is called with no
  * lock of ours held.
  */
