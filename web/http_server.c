@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "web/cors.h"
+#include "web/escape.h"
 #include "web/etag.h"
 #include "web/web_internal.h"
 
@@ -228,8 +229,11 @@ static bool check_headers(struct web *w, struct request *req, const char *method
     const char *host = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Host");
     switch (cors_check(w->cors, origin, host, &req->cors_allow, &req->cors_credentials)) {
     case CORS_DENY:
-        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-            log_info("http", "refused a request from origin %.100s: not in --cors-origin", origin);
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND)) {
+            char shown[420];
+            log_info("http", "refused a request from origin %s: not in --cors-origin",
+                     escape_printable(shown, sizeof shown, origin, strlen(origin), 100));
+        }
         *answer = web_respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
         return false;
     case CORS_ALLOW:

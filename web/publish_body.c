@@ -3,12 +3,15 @@
  * rule checked here so that the database never refuses a request for its
  * content: the stream-name rule, event types without CR/LF and outside the
  * reserved "gateway:" family, data within PUBLISH_DATA_MAX and without NUL
- * (PostgreSQL text cannot hold one). Does not: read the socket or decide the
- * HTTP status (the adapter does, from the return value and the size limits).
+ * (PostgreSQL text cannot hold one). Reasons quote input only through
+ * escape_printable, so each stays one line. Does not: read the socket or
+ * decide the HTTP status (the adapter does, from the return value and the
+ * size limits).
  */
 #include "web/publish_body.h"
 #include "common/xalloc.h"
 #include "protocol/stream_name.h"
+#include "web/escape.h"
 #include "web/query.h"
 
 #include <cjson/cJSON.h>
@@ -79,6 +82,7 @@ static int parse_json_event(const cJSON *o, const char *where, struct publish_li
         return fail(err, errlen, "%s: expected an object with stream and data",
                     where[0] ? where : "body");
     const cJSON *stream = NULL, *data = NULL, *event = NULL;
+    char shown[200];
     for (const cJSON *f = o->child; f; f = f->next) {
         if (strcmp(f->string, "stream") == 0 && !stream)
             stream = f;
@@ -87,7 +91,8 @@ static int parse_json_event(const cJSON *o, const char *where, struct publish_li
         else if (strcmp(f->string, "event") == 0 && !event)
             event = f;
         else
-            return fail(err, errlen, "%s%.40s: unknown or repeated field", where, f->string);
+            return fail(err, errlen, "%s%s: unknown or repeated field", where,
+                        escape_printable(shown, sizeof shown, f->string, strlen(f->string), 40));
     }
     if (!cJSON_IsString(stream))
         return fail(err, errlen, "%sstream: a string is required", where);
@@ -170,9 +175,10 @@ static int parse_form(const char *body, size_t len, struct publish_list *out, ch
         for (int k = 0; k < 3; k++)
             if (klen == strlen(names[k]) && memcmp(body + i, names[k], klen) == 0)
                 which = k;
+        char shown[200];
         if (amp > i && which < 0)
-            rc = fail(err, errlen, "form: unknown field %.*s", (int)(klen > 40 ? 40 : klen),
-                      body + i);
+            rc = fail(err, errlen, "form: unknown field %s",
+                      escape_printable(shown, sizeof shown, body + i, klen, 40));
         else if (which >= 0 && field[which])
             rc = fail(err, errlen, "form: %s given twice (one event per form)", names[which]);
         else if (which >= 0) {

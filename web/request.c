@@ -16,13 +16,17 @@
 #include "common/xalloc.h"
 #include "web/auth.h"
 #include "registry/connection.h"
+#include "web/escape.h"
 #include "web/web_internal.h"
 
 #include <assert.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* An error body's bytes: room for a reason of 256 bytes, escaped. */
+#define ERROR_BODY_MAX 1024
 
 void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -91,11 +95,22 @@ enum MHD_Result web_respond(struct request *req, unsigned status, const char *ty
     return web_queue(req, status, r);
 }
 
+/* {"error":message} into body, valid JSON whatever message holds. */
+static size_t error_body(char *body, size_t size, const char *message)
+{
+    static const char head[] = "{\"error\":\"", tail[] = "\"}";
+    size_t n = sizeof head - 1;
+    memcpy(body, head, n);
+    n += escape_json(body + n, size - n - (sizeof tail - 1), message);
+    memcpy(body + n, tail, sizeof tail);
+    return n + sizeof tail - 1;
+}
+
 enum MHD_Result web_respond_error(struct request *req, unsigned status, const char *message)
 {
-    char body[320];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", message);
-    return web_respond(req, status, "application/json", body, (size_t)n);
+    char body[ERROR_BODY_MAX];
+    return web_respond(req, status, "application/json", body,
+                       error_body(body, sizeof body, message));
 }
 
 enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_action action,
@@ -104,10 +119,9 @@ enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_a
     if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
         log_info("http", "refused %s: %s", action == AUTH_PUBLISH ? "a publish" : "a subscription",
                  reason);
-    char body[320];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    char body[ERROR_BODY_MAX];
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        error_body(body, sizeof body, reason), body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (r == AUTH_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sse\"");

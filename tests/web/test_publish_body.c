@@ -68,6 +68,11 @@ int main(void)
          "NUL"},
         {"application/x-www-form-urlencoded", "data=x", -1, 0, NULL, NULL, NULL,
          "stream: required"},
+        /* Reasons quote input printable, on one line. */
+        {"application/json", "{\"stream\":\"a\",\"data\":1,\"x\\n\\\"admin\\\":true\":1}", -1, 0,
+         NULL, NULL, NULL, "x\\x0a\"admin\":true: unknown"},
+        {"application/x-www-form-urlencoded", "stream=a&data=x&x\n\",\"admin\":true,\"y=1", -1, 0,
+         NULL, NULL, NULL, "form: unknown field x\\x0a\",\"admin\":true,\"y"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct publish_list l;
