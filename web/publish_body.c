@@ -1,20 +1,20 @@
 /*
- * publish_body: JSON (cJSON) and form parsing of POST /publish, with every
- * rule checked here so that the database never refuses a request for its
- * content: the stream-name rule, event types without CR/LF and outside the
- * reserved "gateway:" family, data within PUBLISH_DATA_MAX and without NUL
- * (PostgreSQL text cannot hold one). Reasons quote input only through
- * escape_printable, so each stays one line. Does not: read the socket or
- * decide the HTTP status (the adapter does, from the return value and the
- * size limits).
+ * publish_body: JSON (json_text, which keeps a value's exact text) and form
+ * parsing of POST /publish, with every rule checked here so that the
+ * database never refuses a request for its content: the stream-name rule,
+ * event types without CR/LF and outside the reserved "gateway:" family, data
+ * within PUBLISH_DATA_MAX and without NUL (PostgreSQL text cannot hold one).
+ * Reasons quote input only through escape_printable, so each stays one line.
+ * Does not: read the socket or decide the HTTP status (the adapter does, from
+ * the return value and the size limits).
  */
 #include "web/publish_body.h"
 #include "common/xalloc.h"
 #include "protocol/stream_name.h"
 #include "web/escape.h"
+#include "web/json_text.h"
 #include "web/query.h"
 
-#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,89 +59,86 @@ static int check_event(const char *where, const char *stream, size_t stream_len,
     return 0;
 }
 
-/* cJSON decodes \u0000 into a NUL that silently ends its C string: find a
- * real escape (an odd run of backslashes before "u0000") in the raw text. */
-static bool has_escaped_nul(const char *s, size_t len)
+/* A key as the reason shows it: printable, at most 40 bytes. */
+static const char *shown_key(struct json_span key, char *buf, size_t buflen)
 {
-    for (size_t i = 0; i + 6 <= len; i++) {
-        if (s[i] != '\\' || strncasecmp(s + i + 1, "u0000", 5) != 0)
-            continue;
-        size_t run = 0;
-        while (run < i && s[i - 1 - run] == '\\')
-            run++;
-        if (run % 2 == 0)
-            return true;
-    }
-    return false;
+    return escape_printable(buf, buflen, key.p + 1, key.len - 2, 40);
 }
 
-static int parse_json_event(const cJSON *o, const char *where, struct publish_list *out, char *err,
-                            size_t errlen)
+static int parse_json_event(struct json_span o, const char *where, struct publish_list *out,
+                            char *err, size_t errlen)
 {
-    if (!cJSON_IsObject(o))
+    if (json_kind(o) != JSON_OBJECT)
         return fail(err, errlen, "%s: expected an object with stream and data",
                     where[0] ? where : "body");
-    const cJSON *stream = NULL, *data = NULL, *event = NULL;
-    char shown[200];
-    for (const cJSON *f = o->child; f; f = f->next) {
-        if (strcmp(f->string, "stream") == 0 && !stream)
-            stream = f;
-        else if (strcmp(f->string, "data") == 0 && !data)
-            data = f;
-        else if (strcmp(f->string, "event") == 0 && !event)
-            event = f;
-        else
-            return fail(err, errlen, "%s%s: unknown or repeated field", where,
-                        escape_printable(shown, sizeof shown, f->string, strlen(f->string), 40));
+    struct json_span stream = {0}, data = {0}, event = {0}, key, value;
+    struct json_iter it;
+    json_iter_init(&it, o);
+    while (json_iter_next(&it, &key, &value)) {
+        struct json_span *slot = json_string_is(key, "stream")  ? &stream
+                                 : json_string_is(key, "data")  ? &data
+                                 : json_string_is(key, "event") ? &event
+                                                                : NULL;
+        char shown[200];
+        if (!slot)
+            return fail(err, errlen, "%s%s: unknown field", where,
+                        shown_key(key, shown, sizeof shown));
+        if (slot->p)
+            return fail(err, errlen, "%s%s: given twice", where,
+                        shown_key(key, shown, sizeof shown));
+        *slot = value;
     }
-    if (!cJSON_IsString(stream))
+    if (!stream.p || json_kind(stream) != JSON_STRING)
         return fail(err, errlen, "%sstream: a string is required", where);
-    if (!data || cJSON_IsNull(data))
+    if (!data.p || json_is_null(data))
         return fail(err, errlen, "%sdata: required", where);
-    if (event && !cJSON_IsNull(event) && !cJSON_IsString(event))
+    if (event.p && !json_is_null(event) && json_kind(event) != JSON_STRING)
         return fail(err, errlen, "%sevent: must be a string", where);
-    const char *ev = event && cJSON_IsString(event) ? event->valuestring : NULL;
-    char *text = cJSON_IsString(data) ? xstrdup(data->valuestring) : NULL;
-    if (!text) {
-        char *printed = cJSON_PrintUnformatted(data);
-        text = xstrdup(printed);
-        cJSON_free(printed);
-    }
-    if (check_event(where, stream->valuestring, strlen(stream->valuestring), ev,
-                    ev ? strlen(ev) : 0, strlen(text), err, errlen) != 0) {
+    size_t stream_len, event_len = 0, data_len;
+    char *name = json_string_decode(stream, &stream_len);
+    char *ev = event.p && !json_is_null(event) ? json_string_decode(event, &event_len) : NULL;
+    /* A string is stored decoded; any other value as its exact text. */
+    bool is_string = json_kind(data) == JSON_STRING;
+    char *text = is_string ? json_string_decode(data, &data_len) : json_minify(data, &data_len);
+    int rc = 0;
+    if (is_string && strlen(text) != data_len)
+        rc = fail(err, errlen, "%sdata: \\u0000 cannot be stored", where);
+    else
+        rc = check_event(where, name, stream_len, ev, event_len, data_len, err, errlen);
+    if (rc != 0) {
+        free(name);
+        free(ev);
         free(text);
         return -1;
     }
-    push(out, xstrdup(stream->valuestring), text, ev ? xstrdup(ev) : NULL);
+    push(out, name, text, ev);
     return 0;
 }
 
 static int parse_json(const char *body, size_t len, struct publish_list *out, char *err,
                       size_t errlen)
 {
-    if (has_escaped_nul(body, len))
-        return fail(err, errlen, "body: \\u0000 cannot be stored");
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
-    if (!root)
-        return fail(err, errlen, "body: invalid JSON near byte %ld", end ? (long)(end - body) : 0L);
-    int rc = 0;
-    if (cJSON_IsArray(root)) {
-        int i = 0;
-        for (const cJSON *o = root->child; o && rc == 0; o = o->next, i++) {
-            char where[32];
-            snprintf(where, sizeof where, "events[%d].", i);
-            rc = parse_json_event(o, where, out, err, errlen);
+    size_t at;
+    const char *why;
+    if (json_check(body, len, &at, &why) != 0)
+        return fail(err, errlen, "body: invalid JSON at byte %zu: %s", at, why);
+    struct json_span root = json_root(body, len);
+    if (json_kind(root) != JSON_ARRAY)
+        return parse_json_event(root, "", out, err, errlen);
+    struct json_iter it;
+    struct json_span key, o;
+    json_iter_init(&it, root);
+    for (size_t i = 0; json_iter_next(&it, &key, &o); i++) {
+        char where[32];
+        snprintf(where, sizeof where, "events[%zu].", i);
+        if (parse_json_event(o, where, out, err, errlen) != 0) {
+            publish_list_clear(out);
+            return -1;
         }
-        if (rc == 0 && i == 0)
-            rc = fail(err, errlen, "body: an empty array publishes nothing");
-    } else {
-        rc = parse_json_event(root, "", out, err, errlen);
     }
-    cJSON_Delete(root);
-    if (rc != 0)
-        publish_list_clear(out);
-    return rc;
+    if (out->n == 0)
+        return fail(err, errlen, "body: an empty array publishes nothing");
+    return 0;
 }
 
 /* One form field's value, decoded into a fresh string; NULL on a bad escape. */

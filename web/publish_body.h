@@ -4,9 +4,9 @@
  *
  * Accepted: a JSON object {"stream","data","event"?}, a JSON array of such
  * objects, or form fields stream, data, event (one event). A JSON "data" that
- * is not a string is sent as its compact JSON text, as Centrifugo users
- * expect. Unknown fields are an error, so a typo ("evnet") is not silently
- * dropped.
+ * is not a string is stored as its exact text, minified: numbers keep every
+ * digit as sent. Anything after the JSON value is an error, and so are
+ * unknown fields, so a typo ("evnet") is not silently dropped.
  */
 #ifndef SSE_PUBLISH_BODY_H
 #define SSE_PUBLISH_BODY_H

@@ -1,7 +1,8 @@
 // Hostile HTTP input: error bodies that stay JSON whatever the request held,
-// with one-line reasons and log records.
+// with one-line reasons and log records; published JSON data kept as its
+// exact text, and nothing accepted after the JSON body.
 import {
-  assert, assertEq, run, startGateway, startPostgres, test,
+  assert, assertEq, rawSse, run, startGateway, startPostgres, test, waitFor,
 } from './lib/harness.mjs';
 
 const db = await startPostgres();
@@ -32,6 +33,31 @@ test('error bodies are valid JSON on one line, and so is the log, whatever the i
   for (const line of gw.log().split('\n')) {
     if (/zzadmin|zzred/.test(line)) assert(/rejected a publish/.test(line), `a log line forged by input: ${line}`);
     assert(!/[\x00-\x08\x0b-\x1f\x7f]/.test(line), `control characters in the log: ${JSON.stringify(line)}`);
+  }
+});
+
+test('JSON data keeps its exact text, minified; bytes after the JSON body are a 400', async () => {
+  const sent = [
+    ['{"stream":"exact","data":9007199254740993}', '9007199254740993'],
+    ['{"stream":"exact","data":1e400}', '1e400'],
+    ['{"stream":"exact","data":-0.10E-0}', '-0.10E-0'],
+    ['{ "stream" : "exact" , "data" : { "n" : [ 0.10 , 123456789012345678901234567890 ] , "s" : " a\\u00e9 " } }',
+      '{"n":[0.10,123456789012345678901234567890],"s":" a\\u00e9 "}'],
+    ['[{"stream":"exact","data":[true, null ,"x"]}] \r\n', '[true,null,"x"]'],
+  ];
+  for (const [body] of sent) assertEq((await post(body)).status, 201, `published ${body}`);
+  const c = await rawSse(gw.port, '/events?stream=exact&lastEventId=0');
+  await waitFor(() => c.records.filter((r) => r.id).length >= sent.length, 10000, 'the replay');
+  c.close();
+  assertEq(c.records.filter((r) => r.id).map((r) => r.data), sent.map(([, text]) => text), 'each data as sent');
+  for (const [body, what] of [
+    ['{"stream":"exact","data":"x"} {"stream":"exact","data":"y"}', 'a second object'],
+    ['[{"stream":"exact","data":"x"}]garbage', 'garbage after an array'],
+    ['{"stream":"exact","data":01}', 'a leading zero'],
+  ]) {
+    const r = await post(body);
+    assertEq(r.status, 400, what);
+    assert(/invalid JSON at byte \d+/.test(JSON.parse(r.body).error), `${what}: says where: ${r.body}`);
   }
 });
 
