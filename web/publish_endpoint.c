@@ -1,17 +1,21 @@
 /*
- * publish_endpoint: POST /publish, on either daemon. Collects the body as MHD
- * hands it over, parses it (publish_body.c), checks the token's publish
- * rights, queues the events with the gateway's publish hook and parks the
- * socket until the publisher has committed them, then answers 201 with the
- * count, or 400, 401, 403, 413 or 503.
+ * publish_endpoint: POST /publish, on either daemon. Authorizes the sender
+ * from the headers alone (a valid token with publish rights) before reading
+ * any of the body, collects the body as MHD hands it over, parses it
+ * (publish_body.c), checks every event's stream against the token's claims,
+ * queues the events with the gateway's publish hook and parks the socket
+ * until the publisher has committed them, then answers 201 with the count,
+ * or 400, 401, 403, 413 or 503.
  *
  * Threads: an MHD worker runs web_serve_publish(); the publisher runs
  * publish_done() on its thread (or, as it stops, the gateway's), which only
- * records the outcome and resumes the socket. The request's publish fields are the worker's until
- * it has queued the events; then publish_outcome (atomic) hands the answer over. Does not: route or
- * check the Origin (http_server.c does before the first call), or write to the database (the
+ * records the outcome and resumes the socket. The request's publish fields
+ * are the worker's until it has queued the events; then publish_outcome
+ * (atomic) hands the answer over. Does not: route or check CORS
+ * (http_server.c does before the first call), or write to the database (the
  * publisher does).
  */
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
@@ -41,26 +45,106 @@ static void publish_done(void *arg, enum publish_outcome outcome, size_t accepte
     MHD_resume_connection(mc);
 }
 
-/* POST /publish (docs/PROTOCOL.md, Publishing), in MHD's three phases: headers (check the size),
- * body chunks (collect), end of body (parse, queue and park the socket until
- * the publisher has committed, then answer). */
+/* The publish's token (header, cookie or query, in auth_token_from's
+ * order), or NULL. */
+static char *publish_token(struct request *req)
+{
+    const char *q = strchr(req->uri, '?');
+    char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
+    char *token = auth_token_from(
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE), from_query);
+    free(from_query);
+    return token;
+}
+
+/* 401 or 403 for a publish, counted and logged once. */
+static enum MHD_Result refuse(struct web *w, struct request *req, enum auth_result r,
+                              const char *reason)
+{
+    metrics_add(&w->deps.metrics->publish_rejected, 1);
+    return web_respond_auth(w, req, AUTH_PUBLISH, r, reason);
+}
+
+/* The headers' step, before any byte of the body is read: the token must be
+ * valid and hold publish rights, whatever the body turns out to be, so an
+ * unauthenticated client cannot make the gateway read, buffer or parse
+ * anything. Keeps the token for the streams' check after parsing. */
+static bool authorize_sender(struct web *w, struct request *req, enum MHD_Result *answer)
+{
+    if (!w->deps.auth)
+        return true;
+    char *token = publish_token(req);
+    int64_t expires_s;
+    const char *reason;
+    enum auth_result r = auth_check(w->deps.auth, token, clock_wall_us(w->deps.clock) / 1000000,
+                                    AUTH_PUBLISH, NULL, 0, &expires_s, &reason);
+    if (r != AUTH_OK) {
+        free(token);
+        *answer = refuse(w, req, r, reason);
+        return false;
+    }
+    req->token = token;
+    return true;
+}
+
+/* After parsing: does the token kept by authorize_sender cover every
+ * event's stream? */
+static enum auth_result authorize_streams(struct web *w, struct request *req,
+                                          const struct publish_list *events, const char **reason)
+{
+    if (!w->deps.auth)
+        return AUTH_OK;
+    const char **streams = xmalloc(events->n * sizeof *streams);
+    for (size_t i = 0; i < events->n; i++)
+        streams[i] = events->items[i].stream;
+    int64_t expires_s;
+    enum auth_result r =
+        auth_check(w->deps.auth, req->token, clock_wall_us(w->deps.clock) / 1000000, AUTH_PUBLISH,
+                   streams, events->n, &expires_s, reason);
+    free(streams);
+    return r;
+}
+
+/* The publisher's outcome as the answer. */
+static enum MHD_Result answer_outcome(struct request *req, int outcome)
+{
+    if (outcome == PUBLISH_COMMITTED) {
+        char body[64];
+        int n =
+            snprintf(body, sizeof body, "{\"accepted\":%zu}", atomic_load(&req->publish_accepted));
+        return web_respond(req, MHD_HTTP_CREATED, "application/json", body, (size_t)n);
+    }
+    return outcome == PUBLISH_REJECTED
+               ? web_respond_error(req, MHD_HTTP_BAD_REQUEST, "the database refused the events")
+               : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+}
+
+/* POST /publish (docs/PROTOCOL.md, Publishing), in MHD's three phases:
+ * headers (authorize the sender, check the size), body chunks (collect),
+ * end of body (parse, check the streams, queue and park the socket until the
+ * publisher has committed, then answer). */
 enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char *upload_data,
                                   size_t *upload_data_size)
 {
     int outcome = atomic_load(&req->publish_outcome);
-    if (outcome >= 0) {
-        char body[64];
-        size_t accepted = atomic_load(&req->publish_accepted);
-        if (outcome == PUBLISH_COMMITTED) {
-            int n = snprintf(body, sizeof body, "{\"accepted\":%zu}", accepted);
-            return web_respond(req, MHD_HTTP_CREATED, "application/json", body, (size_t)n);
-        }
-        return outcome == PUBLISH_REJECTED
-                   ? web_respond_error(req, MHD_HTTP_BAD_REQUEST, "the database refused the events")
-                   : web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
-    }
+    if (outcome >= 0)
+        return answer_outcome(req, outcome);
     if (req->publish_queued)
         return MHD_YES; /* a spurious call while parked */
+    if (!req->body_started) {
+        enum MHD_Result answer;
+        if (!authorize_sender(w, req, &answer))
+            return answer;
+        const char *length =
+            MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && strtoull(length, NULL, 10) > PUBLISH_BODY_MAX) {
+            metrics_add(&w->deps.metrics->publish_rejected, 1);
+            return web_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
+        }
+        req->body_started = true;
+        return MHD_YES; /* headers only so far: the body comes in the next calls */
+    }
     if (*upload_data_size) {
         /* MHD accepts no answer while a body streams in: an oversized one is
          * read and dropped, and the 413 goes out at its end. */
@@ -74,15 +158,9 @@ enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char
         *upload_data_size = 0;
         return MHD_YES;
     }
-    const char *length =
-        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (req->body_too_large || (length && strtoull(length, NULL, 10) > PUBLISH_BODY_MAX)) {
+    if (req->body_too_large) {
         metrics_add(&w->deps.metrics->publish_rejected, 1);
         return web_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
-    }
-    if (!req->body_started) {
-        req->body_started = true;
-        return MHD_YES; /* headers only so far: the body comes in the next calls */
     }
     const char *type =
         MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -95,23 +173,11 @@ enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char
             log_info("http", "rejected a publish: %s", err);
         return web_respond_error(req, MHD_HTTP_BAD_REQUEST, err);
     }
-    if (w->deps.auth) {
-        const char **streams = xmalloc(events.n * sizeof *streams);
-        for (size_t i = 0; i < events.n; i++)
-            streams[i] = events.items[i].stream;
-        int64_t expires_s;
-        const char *reason;
-        const char *q = strchr(req->uri, '?');
-        char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
-        enum auth_result ar =
-            web_authorize(w, req, from_query, AUTH_PUBLISH, streams, events.n, &expires_s, &reason);
-        free(from_query);
-        free(streams);
-        if (ar != AUTH_OK) {
-            publish_list_clear(&events);
-            metrics_add(&w->deps.metrics->publish_rejected, 1);
-            return web_respond_auth(w, req, AUTH_PUBLISH, ar, reason);
-        }
+    const char *reason;
+    enum auth_result ar = authorize_streams(w, req, &events, &reason);
+    if (ar != AUTH_OK) {
+        publish_list_clear(&events);
+        return refuse(w, req, ar, reason);
     }
     const struct web_hooks *h = w->deps.hooks;
     enum publish_submit r = h->publish(h->ctx, &events, publish_done, req);

@@ -65,6 +65,7 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         connection_unref(req->sub);
     free(req->uri);
     free(req->body);
+    free(req->token);
     req->magic = 0;
     free(req);
     *req_cls = NULL;

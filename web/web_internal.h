@@ -73,6 +73,7 @@ struct request {
     char *body;
     size_t body_len;
     bool body_started, body_too_large, publish_queued;
+    char *token;                 /* the publish's token, checked before its body was read */
     _Atomic int publish_outcome; /* -1 until the publisher answers */
     _Atomic size_t publish_accepted;
     struct connection *sub; /* answered with an SSE stream: a reference, until completed */

@@ -1,12 +1,52 @@
 // Hostile HTTP input: error bodies that stay JSON whatever the request held,
 // with one-line reasons and log records; published JSON data kept as its
-// exact text, and nothing accepted after the JSON body.
+// exact text, and nothing accepted after the JSON body; a publish's token
+// checked before a byte of its body is read.
+import crypto from 'node:crypto';
+import net from 'node:net';
 import {
-  assert, assertEq, rawSse, run, startGateway, startPostgres, test, waitFor,
+  assert, assertEq, onCleanup, rawSse, run, startGateway, startPostgres, test, waitFor,
 } from './lib/harness.mjs';
+
+const SECRET = crypto.randomBytes(24).toString('hex');
+const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+function token(sse) {
+  const head = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sse, exp: Math.floor(Date.now() / 1000) + 3600 });
+  return head + '.' + crypto.createHmac('sha256', SECRET).update(head).digest('base64url');
+}
 
 const db = await startPostgres();
 const gw = await startGateway(db.url);
+const authGw = await startGateway(db.url, ['--jwt-secret', SECRET]);
+
+// Writes raw bytes (a string or an array of pieces) and reads one answer:
+// {status, body, closed}; status 0 when none came within ms.
+function rawExchange(port, pieces, ms = 5000) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    onCleanup(() => sock.destroy());
+    let buf = Buffer.alloc(0), closed = false, settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      const text = buf.toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      const at = text.indexOf('\r\n\r\n');
+      resolve({ status: m ? Number(m[1]) : 0, body: at < 0 ? '' : text.slice(at + 4), closed });
+      sock.destroy();
+    };
+    sock.on('connect', () => { for (const p of [].concat(pieces)) sock.write(p); });
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const text = buf.toString('latin1'), at = text.indexOf('\r\n\r\n');
+      const len = /\r\ncontent-length: *(\d+)/i.exec(text);
+      if (at >= 0 && len && buf.length >= at + 4 + Number(len[1])) setImmediate(done);
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => { closed = true; done(); });
+    setTimeout(done, ms).unref();
+  });
+}
 
 const post = (body, type = 'application/json', headers = {}) => fetch(gw.base + '/publish', {
   method: 'POST', headers: { 'Content-Type': type, ...headers }, body,
@@ -59,6 +99,29 @@ test('JSON data keeps its exact text, minified; bytes after the JSON body are a 
     assertEq(r.status, 400, what);
     assert(/invalid JSON at byte \d+/.test(JSON.parse(r.body).error), `${what}: says where: ${r.body}`);
   }
+});
+
+test('a publish is authorized before its body is read: 401 however large or broken the body', async () => {
+  const head = (headers) => `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`;
+  const huge = await rawExchange(authGw.port, [head('Content-Length: 104857600\r\n'), 'x'.repeat(1000)]);
+  assertEq(huge.status, 401, 'no token, Content-Length 100 MB, 1 KB sent');
+  const chunked = await rawExchange(authGw.port, [head('Transfer-Encoding: chunked\r\n'), '400\r\n' + '{'.repeat(1024) + '\r\n']);
+  assertEq(chunked.status, 401, 'no token, a chunked body that never ends');
+  const broken = '{{{ not json';
+  const malformed = await rawExchange(authGw.port, head(`Content-Length: ${broken.length}\r\n`) + broken);
+  assertEq(malformed.status, 401, 'no token, a malformed body');
+  const subscriber = `Authorization: Bearer ${token({ subscribe: ['*'] })}\r\n`;
+  assertEq((await rawExchange(authGw.port, head(subscriber + `Content-Length: ${broken.length}\r\n`) + broken)).status,
+    403, 'a token without publish rights, a malformed body');
+  const publisher = `Authorization: Bearer ${token({ publish: ['orders:*'] })}\r\n`;
+  assertEq((await rawExchange(authGw.port, head(publisher + `Content-Length: ${broken.length}\r\n`) + broken)).status,
+    400, 'a publisher, a malformed body');
+  const other = '{"stream":"chat:1","data":"x"}';
+  assertEq((await rawExchange(authGw.port, head(publisher + `Content-Length: ${other.length}\r\n`) + other)).status,
+    403, 'a publisher, a stream its token does not cover');
+  const mine = '{"stream":"orders:1","data":"x"}';
+  assertEq((await rawExchange(authGw.port, head(publisher + `Content-Length: ${mine.length}\r\n`) + mine)).status,
+    201, 'a publisher, its own stream');
 });
 
 await run();
