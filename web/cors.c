@@ -103,3 +103,36 @@ enum cors_verdict cors_check(const struct cors *c, const char *origin, const cha
     }
     return CORS_DENY;
 }
+
+bool cors_listed(const struct cors *c, const char *origin)
+{
+    if (!c || !origin)
+        return false;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcasecmp(c->origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+bool cors_origin_of(const char *url, char *out, size_t outlen)
+{
+    size_t scheme;
+    if (strncasecmp(url, "https://", 8) == 0)
+        scheme = 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        scheme = 7;
+    else
+        return false;
+    size_t end = scheme + strcspn(url + scheme, "/?#");
+    if (end == scheme || end >= outlen)
+        return false;
+    for (size_t i = 0; i < end; i++)
+        out[i] = (char)((url[i] >= 'A' && url[i] <= 'Z') ? url[i] + 32 : url[i]);
+    out[end] = '\0';
+    /* Browsers leave a default port out of Origin: compare like with like. */
+    const char *dflt = scheme == 8 ? ":443" : ":80";
+    size_t dlen = strlen(dflt);
+    if (end - scheme > dlen && strcmp(out + end - dlen, dflt) == 0)
+        out[end - dlen] = '\0';
+    return true;
+}

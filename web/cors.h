@@ -7,6 +7,7 @@
 #define SSE_CORS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct cors;
 
@@ -30,5 +31,16 @@ enum cors_verdict {
  * Access-Control-Allow-Credentials: true. c may be NULL (CORS off). */
 enum cors_verdict cors_check(const struct cors *c, const char *origin, const char *host,
                              const char **allow_origin, bool *credentials);
+
+/* Is origin listed in --cors-origin, exactly (scheme, host and port; "*"
+ * lists nothing)? The rule for a publish that the sse_token cookie
+ * authorizes: a cookie rides along on cross-site requests, so only pages
+ * on a listed origin may use it. c may be NULL (nothing listed). */
+bool cors_listed(const struct cors *c, const char *origin);
+
+/* The origin of an absolute http(s) URL (a Referer): "scheme://host[:port]",
+ * lower-cased, a default port (80, 443) dropped, into out. False when url is
+ * not such a URL or its origin does not fit. */
+bool cors_origin_of(const char *url, char *out, size_t outlen);
 
 #endif

@@ -21,6 +21,7 @@
 #include "common/xalloc.h"
 #include "publisher/publisher.h"
 #include "web/auth.h"
+#include "web/cors.h"
 #include "web/publish_body.h"
 #include "web/query.h"
 #include "web/web_internal.h"
@@ -46,16 +47,43 @@ static void publish_done(void *arg, enum publish_outcome outcome, size_t accepte
 }
 
 /* The publish's token (header, cookie or query, in auth_token_from's
- * order), or NULL. */
-static char *publish_token(struct request *req)
+ * order), or NULL; *by_cookie: the sse_token cookie is what it is. */
+static char *publish_token(struct request *req, bool *by_cookie)
 {
+    const char *authorization =
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookie =
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     const char *q = strchr(req->uri, '?');
     char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
-    char *token = auth_token_from(
-        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE), from_query);
+    char *token = auth_token_from(authorization, cookie, from_query);
+    /* The cookie counts when the header holds no token and the cookie does,
+     * whatever the query says: it comes before the query. */
+    char *from_header = auth_token_from(authorization, NULL, NULL);
+    char *from_cookie = from_header ? NULL : auth_token_from(NULL, cookie, NULL);
+    *by_cookie = from_cookie != NULL;
+    free(from_header);
+    free(from_cookie);
     free(from_query);
     return token;
+}
+
+/* May a publish that the cookie authorizes come from the page that sent it?
+ * A browser attaches the cookie to requests any site makes, so the page's
+ * origin must be listed exactly in --cors-origin ("*" lists none): the
+ * Origin header, or without one the Referer's origin. "null" (a sandboxed
+ * or file: page) and a request with neither header are refused. */
+static bool cookie_origin_allowed(struct web *w, struct request *req)
+{
+    const char *origin = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Origin");
+    char from_referer[512];
+    if (!origin) {
+        const char *referer = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Referer");
+        if (!referer || !cors_origin_of(referer, from_referer, sizeof from_referer))
+            return false;
+        origin = from_referer;
+    }
+    return cors_listed(w->cors, origin);
 }
 
 /* 401 or 403 for a publish, counted and logged once. */
@@ -69,16 +97,22 @@ static enum MHD_Result refuse(struct web *w, struct request *req, enum auth_resu
 /* The headers' step, before any byte of the body is read: the token must be
  * valid and hold publish rights, whatever the body turns out to be, so an
  * unauthenticated client cannot make the gateway read, buffer or parse
- * anything. Keeps the token for the streams' check after parsing. */
+ * anything; a cookie's must come from a listed origin. Keeps the token for
+ * the streams' check after parsing. */
 static bool authorize_sender(struct web *w, struct request *req, enum MHD_Result *answer)
 {
     if (!w->deps.auth)
         return true;
-    char *token = publish_token(req);
+    bool by_cookie;
+    char *token = publish_token(req, &by_cookie);
     int64_t expires_s;
     const char *reason;
     enum auth_result r = auth_check(w->deps.auth, token, clock_wall_us(w->deps.clock) / 1000000,
                                     AUTH_PUBLISH, NULL, 0, &expires_s, &reason);
+    if (r == AUTH_OK && by_cookie && !cookie_origin_allowed(w, req)) {
+        r = AUTH_FORBIDDEN;
+        reason = "a publish with the sse_token cookie needs an Origin listed in --cors-origin";
+    }
     if (r != AUTH_OK) {
         free(token);
         *answer = refuse(w, req, r, reason);

@@ -49,6 +49,43 @@ int main(void)
             CHECK(allow == NULL);
         CHECK_EQ(credentials, cases[i].credentials);
     }
+
+    /* The cookie publish's rule: listed exactly; "*" lists nothing. */
+    CHECK(cors_listed(list, "https://app.example"));
+    CHECK(cors_listed(list, "http://127.0.0.2:9000"));
+    CHECK(!cors_listed(list, "http://127.0.0.2"));
+    CHECK(!cors_listed(list, "https://app.example.evil"));
+    CHECK(!cors_listed(list, "null"));
+    CHECK(!cors_listed(list, NULL));
+    CHECK(!cors_listed(any, "https://anyone.example"));
+    CHECK(!cors_listed(NULL, "https://app.example"));
+
+    static const struct {
+        const char *url, *origin; /* origin NULL: not an http(s) URL */
+    } urls[] = {
+        {"https://App.Example/orders?id=1#top", "https://app.example"},
+        {"https://app.example", "https://app.example"},
+        {"https://app.example?x", "https://app.example"},
+        {"https://app.example:443/", "https://app.example"},
+        {"http://app.example:80/", "http://app.example"},
+        {"http://app.example:443/", "http://app.example:443"},
+        {"https://app.example:8443/", "https://app.example:8443"},
+        {"http://h:180/", "http://h:180"},
+        {"http://[::1]:8080/x", "http://[::1]:8080"},
+        {"https:///path", NULL},
+        {"ftp://app.example/", NULL},
+        {"app.example/", NULL},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char out[64];
+        bool ok = cors_origin_of(urls[i].url, out, sizeof out);
+        CHECK_EQ(ok, urls[i].origin != NULL);
+        if (ok && urls[i].origin)
+            CHECK_STR(out, urls[i].origin);
+    }
+    char tiny[8];
+    CHECK(!cors_origin_of("https://long.example/", tiny, sizeof tiny));
     cors_free(list);
     cors_free(any);
     cors_free(NULL);
