@@ -4,9 +4,9 @@
  * with epoll and suspend/resume, plus the small admin daemon of
  * --admin-listen) and the one handler both share: it finds the request's
  * route in the table routes[] by path, checks its headers in one place
- * (check_headers: CORS, answering a preflight itself), then its method, and
- * calls the route. The small answers are here, one function per route:
- * health, readiness, metrics, stats and the demo page.
+ * (check_headers: the body's framing, CORS, answering a preflight itself),
+ * then its method, and calls the route. The small answers are here, one
+ * function per route: health, readiness, metrics, stats and the demo page.
  *
  * The long-lived routes have their own files: GET /events sse_response.c,
  * POST /publish publish_endpoint.c. A request's life and the answers every
@@ -23,6 +23,7 @@
 #include "web/cors.h"
 #include "web/escape.h"
 #include "web/etag.h"
+#include "web/framing.h"
 #include "web/web_internal.h"
 
 #include <assert.h>
@@ -218,13 +219,33 @@ static enum MHD_Result preflight(struct request *req)
     return web_queue(req, MHD_HTTP_NO_CONTENT, r);
 }
 
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *name,
+                                 size_t name_len, const char *value, size_t value_len)
+{
+    (void)kind;
+    framing_add(cls, name, name_len, value ? value : "", value ? value_len : 0);
+    return MHD_YES;
+}
+
 /* The one place where a routed request's headers are checked, before its
- * method: the Origin against --cors-origin (403 when refused; an allowed
+ * method: the body's framing (400 unless its length reads one way only),
+ * then the Origin against --cors-origin (403 when refused; an allowed
  * origin's preflight is answered here). Returns true to go on to the route;
- * false once the request is answered, with MHD's result in *answer. */
+ * false once the request is answered, with MHD's result in *answer. An
+ * answer here comes before the body is read, so MHD discards the body and
+ * closes the socket: nothing after these headers is read as a request. */
 static bool check_headers(struct web *w, struct request *req, const char *method,
                           enum MHD_Result *answer)
 {
+    struct framing framing = {0};
+    MHD_get_connection_values_n(req->mhd, MHD_HEADER_KIND, add_field, &framing);
+    const char *why = framing_verdict(&framing);
+    if (why) {
+        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_info("http", "refused a request: %s", why);
+        *answer = web_respond_error(req, MHD_HTTP_BAD_REQUEST, why);
+        return false;
+    }
     const char *origin = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Host");
     switch (cors_check(w->cors, origin, host, &req->cors_allow, &req->cors_credentials)) {

@@ -1,7 +1,8 @@
 // Hostile HTTP input: error bodies that stay JSON whatever the request held,
 // with one-line reasons and log records; published JSON data kept as its
 // exact text, and nothing accepted after the JSON body; a publish's token
-// checked before a byte of its body is read.
+// checked before a byte of its body is read; requests whose body length
+// could be read two ways refused, so nothing can be smuggled behind them.
 import crypto from 'node:crypto';
 import net from 'node:net';
 import {
@@ -122,6 +123,50 @@ test('a publish is authorized before its body is read: 401 however large or brok
   const mine = '{"stream":"orders:1","data":"x"}';
   assertEq((await rawExchange(authGw.port, head(publisher + `Content-Length: ${mine.length}\r\n`) + mine)).status,
     201, 'a publisher, its own stream');
+});
+
+// Writes bytes and reads until the server closes or ms pass: the status of
+// every response, and whether the socket closed.
+function rawAll(port, bytes, ms = 3000) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    onCleanup(() => sock.destroy());
+    let text = '', settled = false;
+    const done = (closed) => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      resolve({ statuses: [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1])), closed });
+    };
+    sock.on('connect', () => sock.write(bytes));
+    sock.on('data', (d) => { text += d.toString('latin1'); });
+    sock.on('error', () => {});
+    sock.on('close', () => done(true));
+    setTimeout(() => done(false), ms).unref();
+  });
+}
+
+test('a body length that reads two ways is a 400 and the socket closes: nothing is smuggled', async () => {
+  const smuggled = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+  const post = (headers, body) => `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${body}`;
+  const cases = [
+    [post('Transfer-Encoding: chunked\r\nContent-Length: 4\r\n', '0\r\n\r\n' + smuggled), 'Transfer-Encoding and Content-Length'],
+    [post('Content-Length: 2\r\nContent-Length: 40\r\n', '{}' + smuggled), 'two different Content-Lengths'],
+    [post('Content-Length: 2\r\nContent-Length: x\r\n', '{}' + smuggled), 'a second Content-Length that is not a number'],
+    [post('Transfer-Encoding : chunked\r\nContent-Length: 2\r\n', '{}' + smuggled), 'a space before the colon of Transfer-Encoding'],
+    [post('Content-Length : 2\r\n', '{}' + smuggled), 'a space before the colon of Content-Length'],
+    [post('Transfer-Encoding: gzip\r\n', '{}'), 'a Transfer-Encoding other than chunked'],
+    [post('Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n', '0\r\n\r\n' + smuggled), 'two Transfer-Encodings'],
+    ['GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n' + smuggled, 'a GET with both'],
+  ];
+  for (const [bytes, what] of cases) {
+    const r = await rawAll(gw.port, bytes);
+    assertEq(r, { statuses: [400], closed: true }, what);
+  }
+  // Two equal Content-Lengths read one way only: fine.
+  const same = await rawAll(gw.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 00\r\nConnection: close\r\n\r\n');
+  assertEq(same, { statuses: [200], closed: true }, 'two equal Content-Lengths');
+  assert(/refused a request: both Transfer-Encoding and Content-Length/.test(gw.log()), 'one log line says why');
 });
 
 await run();
