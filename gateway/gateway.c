@@ -294,6 +294,7 @@ struct gateway *gateway_new(const struct config *cfg)
             .retry_ms = (long)cfg->retry_ms,
             .drain_spread_ms = (long)cfg->drain_spread_ms,
             .write_deadline_ms = (long)cfg->write_deadline_ms,
+            .request_timeout_ms = (long)cfg->request_timeout_ms,
             .demo = cfg->demo,
         },
         &(struct web_deps){

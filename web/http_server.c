@@ -38,12 +38,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-/* Requests not yet answered and idle keep-alive sockets are cut after this
- * long without a byte moving. MHD's timeout counts inactivity, so a slowloris
- * client trickling a byte a second keeps its own socket; with epoll it holds
- * nobody else up, and the connection's pool (--connection-memory) ends its
- * headers at about half its size (431). An SSE response gets
- * --write-deadline instead (sse_response.c). */
+/* Requests not yet answered are cut after this long without a byte moving.
+ * MHD's timeout counts inactivity only: request headers have their own
+ * deadline however slowly they trickle (--request-timeout, header_watch.c),
+ * and an SSE response gets --write-deadline (sse_response.c). */
 #define REQUEST_TIMEOUT_S 30
 /* No per-IP connection limit (MHD_OPTION_PER_IP_CONNECTION_LIMIT): behind a
  * load balancer every client shares the balancer's address, and browsers on
@@ -282,6 +280,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     struct web *w = ep->web;
     struct request *req = *req_cls;
     assert(req && req->magic == REQ_MAGIC);
+    if (!req->headers_seen) {
+        req->headers_seen = true; /* the first call: the headers are complete */
+        header_watch_headers_done(req->watched);
+    }
     /* A publish's later calls (its body, then its answer) go straight back
      * to it: its path, headers and method passed on its first call. */
     if (req->body_started || req->publish_queued)
@@ -346,6 +348,37 @@ static int parse_listen(const char *listen, struct sockaddr_storage *out, bool *
     return 0;
 }
 
+/* MHD's connection notifications (cls: the endpoint): every accepted socket
+ * is watched until its headers are complete, and forgotten as MHD closes
+ * it (before it closes the descriptor). */
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct endpoint *ep = cls;
+    assert(ep->magic == EP_MAGIC);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = header_watch_connected(ep->watch, fd->connect_fd);
+    } else {
+        header_watch_closed(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Starts ep's header watch: full at the daemon's limit less one socket per
+ * worker (each worker has its share of the limit and stops accepting at it,
+ * so the last few sockets may land unevenly). */
+static int start_watch(struct web *w, struct endpoint *ep, unsigned threads, unsigned limit)
+{
+    ep->watch = header_watch_new(&(struct header_watch_deps){
+        .clock = w->deps.clock,
+        .timeout_ms = w->cfg.request_timeout_ms > 0 ? w->cfg.request_timeout_ms : 10000,
+        .full_at = limit > threads ? limit - threads : 1,
+    });
+    return header_watch_start(ep->watch);
+}
+
 /* One daemon on listen. The admin daemon is small and separate so that
  * health checks and metrics still answer when the SSE daemon is at its
  * connection limit, where MHD stops accepting. */
@@ -370,8 +403,8 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
          * frees, so all of it stays resident for the socket's life. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, web_request_new, w,
-        MHD_OPTION_NOTIFY_COMPLETED, web_request_completed, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, web_request_completed, ep, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!d) {
         log_error("http", "could not listen on %s", listen);
         return NULL;
@@ -385,11 +418,15 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
 int web_start(struct web *w)
 {
     unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
-    w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads,
-                             w->cfg.max_connections + CONTROL_MARGIN, NULL);
+    unsigned limit = w->cfg.max_connections + CONTROL_MARGIN;
+    if (start_watch(w, &w->main_ep, threads, limit) != 0)
+        return -1;
+    w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads, limit, NULL);
     if (!w->daemon)
         return -1;
     if (w->cfg.admin_listen) {
+        if (start_watch(w, &w->admin_ep, 1, ADMIN_CONNECTIONS) != 0)
+            return -1;
         w->admin_daemon = start_daemon(w, w->cfg.admin_listen, &w->admin_ep, 1, ADMIN_CONNECTIONS,
                                        &w->admin_port);
         if (!w->admin_daemon)
@@ -406,15 +443,20 @@ int web_admin_port(struct web *w)
 
 void web_stop(struct web *w)
 {
-    if (!w || !w->daemon)
+    if (!w)
         return;
-    /* MHD forbids stopping with parked sockets: closing resumes every one. */
-    web_close_streams(w, false);
-    MHD_stop_daemon(w->daemon);
-    w->daemon = NULL;
+    if (w->daemon) {
+        /* MHD forbids stopping with parked sockets: closing resumes every one. */
+        web_close_streams(w, false);
+        MHD_stop_daemon(w->daemon);
+        w->daemon = NULL;
+    }
     if (w->admin_daemon)
         MHD_stop_daemon(w->admin_daemon);
     w->admin_daemon = NULL;
+    /* After the daemons: their last closes still tell the watches. */
+    header_watch_stop(w->main_ep.watch);
+    header_watch_stop(w->admin_ep.watch);
 }
 
 void web_free(struct web *w)
@@ -424,6 +466,8 @@ void web_free(struct web *w)
     web_stop(w);
     free((char *)w->cfg.listen);
     free((char *)w->cfg.admin_listen);
+    header_watch_free(w->main_ep.watch);
+    header_watch_free(w->admin_ep.watch);
     cors_free(w->cors);
     PTOK(pthread_mutex_destroy(&w->mtx));
     w->magic = 0;

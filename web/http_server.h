@@ -54,8 +54,9 @@ struct web_config {
     size_t max_queued_bytes;
     size_t connection_memory; /* per-connection pool: request headers, then writes */
     long retry_ms;
-    long drain_spread_ms;   /* a drained socket's retry: is random in [0, this) */
-    long write_deadline_ms; /* an SSE socket that accepts nothing this long is closed */
+    long drain_spread_ms;    /* a drained socket's retry: is random in [0, this) */
+    long write_deadline_ms;  /* an SSE socket that accepts nothing this long is closed */
+    long request_timeout_ms; /* a socket's request headers complete within this */
     bool demo;
 };
 

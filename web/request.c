@@ -34,6 +34,9 @@ void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
     req->magic = REQ_MAGIC;
     req->mhd = c;
     req->web = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->watched = ci ? ci->socket_context : NULL;
     atomic_init(&req->publish_outcome, -1);
     req->uri = xstrdup(uri ? uri : "");
     return req;
@@ -63,6 +66,9 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     if (req->sub)
         connection_unref(req->sub);
+    /* A kept-alive socket now waits for its next request's headers. One
+     * being closed is forgotten in a moment (notify_connection). */
+    header_watch_waiting(req->watched);
     free(req->uri);
     free(req->body);
     free(req->token);

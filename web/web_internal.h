@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "web/auth.h"
 #include "web/etag.h"
+#include "web/header_watch.h"
 #include "web/http_server.h"
 
 #include <microhttpd.h>
@@ -35,12 +36,14 @@
 #define CLIENT_LOG_PER_SECOND 10
 
 struct sub;
+struct watched;
 
 /* The two daemons share one handler; each passes its own endpoint. */
 struct endpoint {
     unsigned magic;
     struct web *web;
-    bool admin; /* --admin-listen: health, metrics, stats and publish only */
+    bool admin;                 /* --admin-listen: health, metrics, stats and publish only */
+    struct header_watch *watch; /* fixed after start: its sockets' header deadlines */
 };
 
 struct web {
@@ -69,6 +72,8 @@ struct request {
     char *uri; /* raw, undecoded */
     struct MHD_Connection *mhd;
     struct web *web;
+    struct watched *watched; /* the socket's header deadline (header_watch.h) */
+    bool headers_seen;       /* the handler ran: header_watch knows */
     /* POST /publish: the body as it arrives, then the publisher's answer. */
     char *body;
     size_t body_len;
