@@ -316,10 +316,14 @@ int gateway_start(struct gateway *g)
     return 0;
 }
 
-/* Waits until every SSE socket has written its queue and ended, or the deadline. */
+/* Waits until every SSE socket has written its queue and ended, and every
+ * other request begun before the drain has had its answer written (a
+ * publish answered by publisher_stop may still be parked, or resumed and not
+ * yet written), or the deadline. */
 static void wait_for_flush(struct gateway *g, int64_t deadline_ms)
 {
-    while (web_open_streams(g->web) > 0 && clock_now_ms(&system_clock) < deadline_ms) {
+    while ((web_open_streams(g->web) > 0 || web_requests_in_flight(g->web) > 0) &&
+           clock_now_ms(&system_clock) < deadline_ms) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }

@@ -76,10 +76,16 @@ int web_admin_port(struct web *w);
 /* Drain: queues on every open SSE connection its own gateway:shutdown
  * sentinel, with a retry: drawn at random from [0, drain_spread_ms) so the
  * clients come back spread out, and closes it; each stream ends once its queue
- * is written. Later subscriptions get the same treatment. Gateway thread. */
+ * is written. Later subscriptions get the same treatment, later publishes a
+ * 503 before their body is read, and every answer from now on closes its
+ * socket. Gateway thread. */
 void web_drain(struct web *w);
 /* Open SSE responses right now. Any thread. */
 size_t web_open_streams(struct web *w);
+/* Requests begun before web_drain and not yet answered to the end (open SSE
+ * responses among them): the daemon must not stop before they are. Any
+ * thread. */
+size_t web_requests_in_flight(struct web *w);
 /* Stops the daemon; resumes anything still parked first (MHD forbids stopping
  * with suspended connections). Safe to call twice. */
 void web_stop(struct web *w);

@@ -140,9 +140,17 @@ static enum auth_result authorize_streams(struct web *w, struct request *req,
     return r;
 }
 
+/* Outcomes of a request the publisher refused at once (beyond enum
+ * publish_outcome), answered like the publisher's own after the resume. */
+#define OUTCOME_QUEUE_FULL 100
+#define OUTCOME_DRAINING   101
+
 /* The publisher's outcome as the answer. */
 static enum MHD_Result answer_outcome(struct request *req, int outcome)
 {
+    if (outcome == OUTCOME_QUEUE_FULL || outcome == OUTCOME_DRAINING)
+        return web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 outcome == OUTCOME_QUEUE_FULL ? "publish queue full" : "draining");
     if (outcome == PUBLISH_COMMITTED) {
         char body[64];
         int n =
@@ -167,6 +175,10 @@ enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char
     if (req->publish_queued)
         return MHD_YES; /* a spurious call while parked */
     if (!req->body_started) {
+        if (atomic_load(&w->draining)) {
+            metrics_add(&w->deps.metrics->publish_failed, 1);
+            return web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "draining");
+        }
         enum MHD_Result answer;
         if (!authorize_sender(w, req, &answer))
             return answer;
@@ -213,15 +225,20 @@ enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char
         publish_list_clear(&events);
         return refuse(w, req, ar, reason);
     }
+    /* Park the socket before the publisher can answer: it may answer
+     * before publish() returns, and MHD drops a resume that comes before its
+     * suspend (the suspend then does nothing, and the socket waits with no
+     * answer until it times out or the daemon stops). */
+    req->publish_queued = true;
+    MHD_suspend_connection(req->mhd);
     const struct web_hooks *h = w->deps.hooks;
     enum publish_submit r = h->publish(h->ctx, &events, publish_done, req);
     if (r != PUBLISH_QUEUED) {
         publish_list_clear(&events);
         metrics_add(&w->deps.metrics->publish_failed, 1);
-        return web_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 r == PUBLISH_FULL ? "publish queue full" : "draining");
+        atomic_store(&req->publish_outcome,
+                     r == PUBLISH_FULL ? OUTCOME_QUEUE_FULL : OUTCOME_DRAINING);
+        MHD_resume_connection(req->mhd);
     }
-    req->publish_queued = true;
-    MHD_suspend_connection(req->mhd);
     return MHD_YES;
 }

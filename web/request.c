@@ -37,6 +37,16 @@ void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     req->watched = ci ? ci->socket_context : NULL;
+    /* Counted until it ends, unless it began after web_drain: count first,
+     * then look, while web_drain sets the flag first, then reads the count
+     * (both sequentially consistent), so a drain never misses a request it
+     * should wait for. */
+    struct web *w = cls;
+    atomic_fetch_add(&w->requests_open, 1);
+    if (atomic_load(&w->draining))
+        atomic_fetch_sub(&w->requests_open, 1);
+    else
+        req->counted = true;
     atomic_init(&req->publish_outcome, -1);
     req->uri = xstrdup(uri ? uri : "");
     return req;
@@ -69,6 +79,8 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     /* A kept-alive socket now waits for its next request's headers. One
      * being closed is forgotten in a moment (notify_connection). */
     header_watch_waiting(req->watched);
+    if (req->counted)
+        atomic_fetch_sub(&w->requests_open, 1);
     free(req->uri);
     free(req->body);
     free(req->token);
@@ -79,6 +91,9 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 enum MHD_Result web_queue(struct request *req, unsigned status, struct MHD_Response *r)
 {
+    /* Draining: a kept-alive client sends its next request elsewhere. */
+    if (atomic_load(&req->web->draining))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (req->cors_allow) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", req->cors_allow);
         if (req->cors_credentials)

@@ -360,7 +360,13 @@ void web_close_streams(struct web *w, bool with_sentinel)
 
 void web_drain(struct web *w)
 {
+    atomic_store(&w->draining, true);
     web_close_streams(w, true);
+}
+
+size_t web_requests_in_flight(struct web *w)
+{
+    return atomic_load(&w->requests_open);
 }
 
 size_t web_open_streams(struct web *w)

@@ -59,6 +59,8 @@ struct web {
     struct sub *subs;              /* guarded by mtx */
     size_t nsubs;                  /* guarded by mtx */
     bool closing;                  /* guarded by mtx: web_drain or web_stop ran */
+    _Atomic bool draining;         /* web_drain ran: answers close their sockets */
+    _Atomic size_t requests_open;  /* requests begun before web_drain, not yet ended */
     _Atomic uint64_t random_state; /* the sentinels' retry jitter */
 
     struct log_budget mhd_log;    /* MHD's own error lines */
@@ -74,6 +76,7 @@ struct request {
     struct web *web;
     struct watched *watched; /* the socket's header deadline (header_watch.h) */
     bool headers_seen;       /* the handler ran: header_watch knows */
+    bool counted;            /* in web->requests_open */
     /* POST /publish: the body as it arrives, then the publisher's answer. */
     char *body;
     size_t body_len;
