@@ -1,5 +1,5 @@
 /*
- * auth: JWT authorization (docs/PROTOCOL.md, Authorization) with libjwt. Verifies a token against
+ * auth: JWT authorization (docs/PROTOCOL.md, Authorization). Verifies a token against
  * the configured key and algorithm and answers whether its claims cover a
  * set of streams for subscribing or publishing. Pure (no libmicrohttpd);
  * every function may be called from any thread at once.

@@ -1,9 +1,10 @@
-/* Tests of JWT authorization with tokens made here by libjwt and
- * by hand (alg none, tampering), never copied strings. */
+/* Tests of JWT authorization with tokens made and signed here (OpenSSL),
+ * never copied strings. */
 #include "check.h"
 #include "web/auth.h"
 
-#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,30 +13,16 @@
 static const char SECRET[] = "test-secret-0123456789";
 #define NOW 1800000000LL
 
-/* A token over claims (a JSON object) signed with alg and key. */
-static char *make(jwt_alg_t alg, const char *key, const char *claims)
-{
-    jwt_t *jwt = NULL;
-    CHECK(jwt_new(&jwt) == 0);
-    CHECK(jwt_add_grants_json(jwt, claims) == 0);
-    CHECK(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0) == 0);
-    char *t = jwt_encode_str(jwt);
-    jwt_free(jwt);
-    CHECK(t != NULL);
-    return t;
-}
-
-static char *b64url(const char *s)
+static char *b64url_bytes(const unsigned char *s, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t n = strlen(s);
     char *out = malloc(n * 2 + 4), *o = out;
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
+        unsigned v = (unsigned)s[i] << 16;
         if (i + 1 < n)
-            v |= (unsigned char)s[i + 1] << 8;
+            v |= (unsigned)s[i + 1] << 8;
         if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
+            v |= s[i + 2];
         *o++ = tab[(v >> 18) & 63];
         *o++ = tab[(v >> 12) & 63];
         if (i + 1 < n)
@@ -45,6 +32,53 @@ static char *b64url(const char *s)
     }
     *o = '\0';
     return out;
+}
+
+static char *b64url(const char *s)
+{
+    return b64url_bytes((const unsigned char *)s, strlen(s));
+}
+
+/* "header.payload" for a header JSON and claims JSON. */
+static char *signing_input(const char *header, const char *claims)
+{
+    char *h = b64url(header), *p = b64url(claims);
+    size_t n = strlen(h) + strlen(p) + 2;
+    char *out = malloc(n);
+    snprintf(out, n, "%s.%s", h, p);
+    free(h);
+    free(p);
+    return out;
+}
+
+/* input + "." + base64url(sig) */
+static char *with_sig(char *input, const unsigned char *sig, size_t sig_len)
+{
+    char *s = b64url_bytes(sig, sig_len);
+    size_t n = strlen(input) + strlen(s) + 2;
+    char *out = malloc(n);
+    snprintf(out, n, "%s.%s", input, s);
+    free(s);
+    free(input);
+    return out;
+}
+
+/* An HMAC token over claims: md names the hash, alg the header's alg. */
+static char *make_hmac(const char *alg, const EVP_MD *md, const char *key, const char *claims)
+{
+    char header[96];
+    snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
+    char *input = signing_input(header, claims);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    CHECK(HMAC(md, key, (int)strlen(key), (unsigned char *)input, strlen(input), mac, &len) !=
+          NULL);
+    return with_sig(input, mac, len);
+}
+
+static char *make(const char *key, const char *claims)
+{
+    return make_hmac("HS256", EVP_sha256(), key, claims);
 }
 
 static enum auth_result check(const struct auth *a, const char *token, enum auth_action action,
@@ -68,7 +102,7 @@ int main(void)
     const char *claims =
         "{\"sse\":{\"subscribe\":[\"orders:*\",\"chat:7\"],\"publish\":[\"orders:*\"]},"
         "\"exp\":1800000100}";
-    char *good = make(JWT_ALG_HS256, SECRET, claims);
+    char *good = make(SECRET, claims);
     CHECK_EQ(check(a, good, AUTH_SUBSCRIBE, "orders:1"), AUTH_OK);
     CHECK_EQ(check(a, good, AUTH_SUBSCRIBE, "chat:7"), AUTH_OK);
     CHECK_EQ(check(a, good, AUTH_SUBSCRIBE, "chat:1"), AUTH_FORBIDDEN);
@@ -91,11 +125,12 @@ int main(void)
     CHECK_EQ(check(a, "", AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
     CHECK_EQ(check(a, "not.a.token", AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
     CHECK_EQ(check(a, "garbage", AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
-    char *wrong_key = make(JWT_ALG_HS256, "another-secret", claims);
+    char *wrong_key = make("another-secret", claims);
     CHECK_EQ(check(a, wrong_key, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
-    char *hs512 = make(JWT_ALG_HS512, SECRET, claims); /* right secret, other algorithm */
+    char *hs512 =
+        make_hmac("HS512", EVP_sha512(), SECRET, claims); /* right secret, other algorithm */
     CHECK_EQ(check(a, hs512, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
-    char *hs384 = make(JWT_ALG_HS384, SECRET, claims);
+    char *hs384 = make_hmac("HS384", EVP_sha384(), SECRET, claims);
     CHECK_EQ(check(a, hs384, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
     char *h = b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}"), *p = b64url(claims);
     char none[1024];
@@ -103,15 +138,13 @@ int main(void)
     CHECK_EQ(check(a, none, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
     snprintf(none, sizeof none, "%s.%s", h, p);
     CHECK_EQ(check(a, none, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
-    char *expired =
-        make(JWT_ALG_HS256, SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":1800000000}");
+    char *expired = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":1800000000}");
     CHECK_EQ(check(a, expired, AUTH_SUBSCRIBE, "x"), AUTH_UNAUTHORIZED);
-    char *early =
-        make(JWT_ALG_HS256, SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"nbf\":1800000001}");
+    char *early = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"nbf\":1800000001}");
     CHECK_EQ(check(a, early, AUTH_SUBSCRIBE, "x"), AUTH_UNAUTHORIZED);
-    char *forever = make(JWT_ALG_HS256, SECRET, "{\"sse\":{\"subscribe\":[\"*\"]}}");
+    char *forever = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]}}");
     CHECK_EQ(check(a, forever, AUTH_SUBSCRIBE, "anything"), AUTH_OK);
-    char *no_claims = make(JWT_ALG_HS256, SECRET, "{\"sub\":\"u1\"}");
+    char *no_claims = make(SECRET, "{\"sub\":\"u1\"}");
     CHECK_EQ(check(a, no_claims, AUTH_SUBSCRIBE, "x"), AUTH_FORBIDDEN);
     /* Tampered: the payload of a wider token under the good signature. */
     char *wide = b64url("{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":1800000100}");
@@ -119,6 +152,51 @@ int main(void)
     const char *dot1 = strchr(good, '.'), *dot2 = strrchr(good, '.');
     snprintf(tampered, sizeof tampered, "%.*s.%s%s", (int)(dot1 - good), good, wide, dot2);
     CHECK_EQ(check(a, tampered, AUTH_SUBSCRIBE, "chat:1"), AUTH_UNAUTHORIZED);
+    /* Form: padding, stray bits, a fourth part, crit, a header that is not
+     * an object, a kid no key has, an oversized token. */
+    char *padded = malloc(strlen(good) + 2);
+    snprintf(padded, strlen(good) + 2, "%s=", good);
+    CHECK_EQ(check(a, padded, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char *stray = strdup(good);
+    {
+        /* A 32-byte tag is 43 characters; the last one's two low bits are spare. */
+        static const char tab[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        char *last = stray + strlen(stray) - 1;
+        *last = tab[(strchr(tab, *last) - tab) | 1];
+    }
+    CHECK_EQ(check(a, stray, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char four[2048];
+    snprintf(four, sizeof four, "%s.x", good);
+    CHECK_EQ(check(a, four, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char *crit = make_hmac("HS256\",\"crit\":[\"exp\"],\"x\":\"", EVP_sha256(), SECRET, claims);
+    CHECK_EQ(check(a, crit, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char *kid = make_hmac("HS256\",\"kid\":\"k1", EVP_sha256(), SECRET, claims);
+    CHECK_EQ(check(a, kid, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char *arr = with_sig(signing_input("[\"HS256\"]", claims), (const unsigned char *)"x", 1);
+    CHECK_EQ(check(a, arr, AUTH_SUBSCRIBE, "orders:1"), AUTH_UNAUTHORIZED);
+    char *huge_claims = malloc(9000);
+    snprintf(huge_claims, 9000, "{\"sse\":{\"subscribe\":[\"*\"]},\"pad\":\"%08000d\"}", 0);
+    char *huge = make(SECRET, huge_claims);
+    {
+        const char *streams[] = {"x"};
+        int64_t exp;
+        const char *reason;
+        CHECK_EQ(auth_check(a, huge, NOW, AUTH_SUBSCRIBE, streams, 1, &exp, &reason),
+                 AUTH_UNAUTHORIZED);
+        CHECK_STR(reason, "token too long");
+    }
+    /* Huge and fractional NumericDates. */
+    char *far = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":1e300,\"nbf\":-1e300}");
+    CHECK_EQ(check(a, far, AUTH_SUBSCRIBE, "x"), AUTH_OK);
+    char *frac = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":1800000000.5}");
+    CHECK_EQ(check(a, frac, AUTH_SUBSCRIBE, "x"), AUTH_UNAUTHORIZED);
+    char *strexp = make(SECRET, "{\"sse\":{\"subscribe\":[\"*\"]},\"exp\":\"1900000000\"}");
+    CHECK_EQ(check(a, strexp, AUTH_SUBSCRIBE, "x"), AUTH_UNAUTHORIZED);
+    for (char **s =
+             (char *[]){padded, stray, crit, kid, arr, huge_claims, huge, far, frac, strexp, NULL};
+         *s; s++)
+        free(*s);
 
     /* Patterns. */
     CHECK(auth_pattern_covers("*", "x"));
