@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STRING, K_ADDRESS, K_DURATION, K_SIZE, K_COUNT, K_BOOL, K_LEVEL };
+enum kind { K_STRING, K_LIST, K_ADDRESS, K_DURATION, K_SIZE, K_COUNT, K_BOOL, K_LEVEL };
 
 struct flag {
     const char *name; /* without the leading "--" */
@@ -65,6 +65,9 @@ static const struct flag flags[] = {
       "longest wait for a lock while migrating [5s]"),
     S("jwt-secret", jwt_secret, "HS256 secret [none: open mode]"),
     S("jwt-secret-file", jwt_secret_file, "file holding the secret"),
+    F("jwt-key-file", K_LIST, jwt_key_files, 0, 0, "PEM public keys or a JWKS (repeatable)"),
+    S("jwt-audience", jwt_audience, "tokens' aud must hold this"),
+    S("jwt-issuer", jwt_issuer, "tokens' iss must equal this"),
     S("cors-origin", cors_origin, "allowed origins, comma-separated, or *"),
     S("tls-cert", tls_cert, "PEM certificate chain: serve HTTPS on --listen"),
     S("tls-key", tls_key, "PEM private key of --tls-cert"),
@@ -233,6 +236,43 @@ static int64_t ranged_value(const struct flag *f, const void *field)
     }
 }
 
+static void list_clear(struct config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static void list_add(struct config_list *l, const char *value, size_t len)
+{
+    l->items = xrealloc(l->items, (l->n + 1) * sizeof *l->items);
+    l->items[l->n++] = xstrndup(value, len);
+}
+
+/* A repeatable flag: each command-line use adds one value, and the first
+ * replaces what the environment gave; the environment's value is a
+ * comma-separated list. */
+static int apply_list(struct config_list *l, const char *value, bool from_env)
+{
+    if (!value || !*value)
+        return -1;
+    if (!from_env && l->from_env)
+        list_clear(l);
+    l->from_env = from_env;
+    if (!from_env) {
+        list_add(l, value, strlen(value));
+        return 0;
+    }
+    for (const char *p = value; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len)
+            list_add(l, p, len);
+        p += len + (p[len] == ',');
+    }
+    return l->n ? 0 : -1;
+}
+
 /* Stores value into the flag's field; value is NULL for a bare boolean flag. */
 static int apply(struct config *cfg, const struct flag *f, const char *value, const char *source)
 {
@@ -246,6 +286,9 @@ static int apply(struct config *cfg, const struct flag *f, const char *value, co
             *(char **)field = xstrdup(value);
             rc = 0;
         }
+        break;
+    case K_LIST:
+        rc = apply_list(field, value, strncmp(source, "environment", 11) == 0);
         break;
     case K_DURATION:
         rc = config_parse_duration(value, field);
@@ -380,6 +423,8 @@ void config_clear(struct config *cfg)
             char **field = (char **)((char *)cfg + flags[i].offset);
             free(*field);
             *field = NULL;
+        } else if (flags[i].kind == K_LIST) {
+            list_clear((struct config_list *)((char *)cfg + flags[i].offset));
         }
     }
 }

@@ -15,6 +15,13 @@
 
 enum command { CMD_SERVE, CMD_MIGRATE, CMD_STATUS, CMD_HELP, CMD_VERSION };
 
+/* A repeatable flag's values, in order. */
+struct config_list {
+    char **items;
+    size_t n;
+    bool from_env; /* the first command-line value replaces these */
+};
+
 /* Plain data on purpose: main fills it once and every part reads it. */
 struct config {
     enum command command;
@@ -37,6 +44,9 @@ struct config {
     int64_t lock_timeout_ms; /* migrate: the longest wait for one lock */
     char *jwt_secret;
     char *jwt_secret_file;
+    struct config_list jwt_key_files; /* PEM public keys or JWKS documents */
+    char *jwt_audience;
+    char *jwt_issuer;
     char *cors_origin;
     char *tls_cert; /* both or neither */
     char *tls_key;

@@ -189,6 +189,46 @@ static char *make_instance_id(void)
     return xasprintf("%s:%d:%06x", host, (int)getpid(), (unsigned)rand_r(&seed) & 0xffffff);
 }
 
+static bool auth_configured(const struct config *cfg)
+{
+    return cfg->jwt_secret || cfg->jwt_secret_file || cfg->jwt_key_files.n;
+}
+
+static struct auth_config auth_config_of(const struct config *cfg)
+{
+    return (struct auth_config){
+        .secret = cfg->jwt_secret,
+        .secret_file = cfg->jwt_secret_file,
+        .key_files = (const char *const *)cfg->jwt_key_files.items,
+        .nkey_files = cfg->jwt_key_files.n,
+        .audience = cfg->jwt_audience,
+        .issuer = cfg->jwt_issuer,
+    };
+}
+
+int gateway_check_auth(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!auth_configured(cfg))
+        return 0;
+    struct auth_config ac = auth_config_of(cfg);
+    struct auth *a = auth_new(&ac, err, errlen);
+    auth_free(a);
+    return a ? 0 : -1;
+}
+
+static void log_auth_keys(const struct auth *a)
+{
+    size_t keys, skipped;
+    auth_key_count(a, &keys, &skipped);
+    if (skipped)
+        log_info("gateway",
+                 "JWT authorization on: %zu keys (%zu JWKs passed over: not for "
+                 "signatures, or of a kind not verified here)",
+                 keys, skipped);
+    else
+        log_info("gateway", "JWT authorization on: %zu keys", keys);
+}
+
 struct gateway *gateway_new(const struct config *cfg)
 {
     struct gateway *g = xcalloc(1, sizeof *g);
@@ -274,13 +314,16 @@ struct gateway *gateway_new(const struct config *cfg)
         .metrics_text = hook_metrics_text,
         .ctx = g,
     };
-    const char *err = NULL;
-    if (cfg->jwt_secret)
-        g->auth =
-            auth_new_hs256((const unsigned char *)cfg->jwt_secret, strlen(cfg->jwt_secret), &err);
-    else if (cfg->jwt_secret_file)
-        g->auth = auth_new_hs256_file(cfg->jwt_secret_file, &err);
-    assert(!err); /* main checked the secret */
+    if (auth_configured(cfg)) {
+        char err[512];
+        struct auth_config ac = auth_config_of(cfg);
+        /* main checked the files (gateway_check_auth); one changed since then */
+        if (!(g->auth = auth_new(&ac, err, sizeof err))) {
+            log_error("gateway", "bad JWT configuration: %s", err);
+            exit(2);
+        }
+        log_auth_keys(g->auth);
+    }
     g->web = web_new(
         &(struct web_config){
             .listen = cfg->listen,

@@ -49,9 +49,14 @@
 #ifndef SSE_GATEWAY_H
 #define SSE_GATEWAY_H
 
+#include <stddef.h>
+
 struct gateway;
 struct config;
 
+/* Loads the JWT keys cfg names, to check them before serving: 0 (also when
+ * none are configured), or -1 with err filled. Main thread. */
+int gateway_check_auth(const struct config *cfg, char *err, size_t errlen);
 /* Builds and wires every part; starts no thread. cfg must outlive it. */
 struct gateway *gateway_new(const struct config *cfg);
 /* Starts the threads and the HTTP daemon. 0, or -1 (logged) on failure. */

@@ -9,7 +9,6 @@
 #include "db/schema.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
-#include "web/auth.h"
 #include "web/cors.h"
 
 #include <pthread.h>
@@ -78,7 +77,7 @@ static void *drain_watchdog(void *arg)
     return NULL;
 }
 
-/* Values that need more than parsing: the JWT secret and the CORS list. */
+/* Values that need more than parsing: the JWT keys and the CORS list. */
 static int check_security_flags(const struct config *cfg)
 {
     const char *err = NULL;
@@ -86,14 +85,14 @@ static int check_security_flags(const struct config *cfg)
         fprintf(stderr, "sse-gateway: give --jwt-secret or --jwt-secret-file, not both\n");
         return 1;
     }
-    if (cfg->jwt_secret)
-        auth_free(
-            auth_new_hs256((const unsigned char *)cfg->jwt_secret, strlen(cfg->jwt_secret), &err));
-    else if (cfg->jwt_secret_file)
-        auth_free(auth_new_hs256_file(cfg->jwt_secret_file, &err));
-    if (err) {
-        fprintf(stderr, "sse-gateway: bad %s: %s\n",
-                cfg->jwt_secret ? "--jwt-secret" : "--jwt-secret-file", err);
+    char why[512];
+    if (gateway_check_auth(cfg, why, sizeof why) != 0) {
+        fprintf(stderr, "sse-gateway: bad JWT configuration: %s\n", why);
+        return 1;
+    }
+    if ((cfg->jwt_audience || cfg->jwt_issuer) && !cfg->jwt_secret && !cfg->jwt_secret_file &&
+        !cfg->jwt_key_files.n) {
+        fprintf(stderr, "sse-gateway: --jwt-audience and --jwt-issuer need a secret or a key\n");
         return 1;
     }
     cors_free(cors_new(cfg->cors_origin, &err));
@@ -111,10 +110,9 @@ static int serve(struct config *cfg)
     if (cfg->max_connections == 0 || cfg->max_connections > capacity)
         cfg->max_connections = capacity;
     log_info("gateway", "file limit %ld: capacity %ld connections", files, cfg->max_connections);
-    if (!cfg->jwt_secret && !cfg->jwt_secret_file)
-        log_warn("gateway", "no --jwt-secret: running open, anyone may subscribe and publish");
-    else
-        log_info("gateway", "JWT authorization on (HS256)");
+    if (!cfg->jwt_secret && !cfg->jwt_secret_file && !cfg->jwt_key_files.n)
+        log_warn("gateway", "no --jwt-secret or --jwt-key-file: running open, anyone may subscribe "
+                            "and publish");
 
     /* static: the watchdog keeps waiting on it while serve() returns */
     static struct drain_watch watch;

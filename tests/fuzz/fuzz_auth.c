@@ -12,8 +12,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct auth *a;
     if (!a) {
-        const char *err;
-        a = auth_new_hs256((const unsigned char *)"fuzz-secret", 11, &err);
+        char err[256];
+        a = auth_new(&(struct auth_config){.secret = "fuzz-secret", .audience = "api"}, err,
+                     sizeof err);
+        assert(a);
     }
     char *s = malloc(size + 1);
     memcpy(s, data, size);
@@ -24,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *reason;
     enum auth_result r =
         auth_check(a, t ? t : s, 1800000000, AUTH_SUBSCRIBE, streams, 1, &exp, &reason);
+    assert(r != AUTH_OK);
+    r = auth_check(a, t ? t : s, 1800000000, AUTH_ADMIN, NULL, 0, &exp, &reason);
     assert(r != AUTH_OK);
     free(t);
     free(s);

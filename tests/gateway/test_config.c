@@ -107,6 +107,41 @@ static void test_flags_env_and_precedence(void)
     config_clear(&cfg);
 }
 
+/* --jwt-key-file repeats; the environment's comma list yields to the command line. */
+static void test_key_files(void)
+{
+    struct config cfg;
+    const char *two[] = {"sse-gateway",           "--jwt-key-file", "a.pem",
+                         "--jwt-key-file=b.json", "--jwt-audience", "api"};
+    CHECK_EQ(parse(&cfg, 6, two), 0);
+    CHECK_EQ(cfg.jwt_key_files.n, 2);
+    CHECK_STR(cfg.jwt_key_files.items[0], "a.pem");
+    CHECK_STR(cfg.jwt_key_files.items[1], "b.json");
+    CHECK_STR(cfg.jwt_audience, "api");
+    CHECK(cfg.jwt_issuer == NULL);
+    config_clear(&cfg);
+    CHECK_EQ(cfg.jwt_key_files.n, 0);
+
+    setenv("SSE_GATEWAY_JWT_KEY_FILE", "x.pem,,y.pem", 1);
+    const char *none[] = {"sse-gateway"};
+    CHECK_EQ(parse(&cfg, 1, none), 0);
+    CHECK_EQ(cfg.jwt_key_files.n, 2);
+    CHECK_STR(cfg.jwt_key_files.items[1], "y.pem");
+    config_clear(&cfg);
+    const char *one[] = {"sse-gateway", "--jwt-key-file", "c.pem"};
+    CHECK_EQ(parse(&cfg, 3, one), 0);
+    CHECK_EQ(cfg.jwt_key_files.n, 1);
+    CHECK_STR(cfg.jwt_key_files.items[0], "c.pem");
+    config_clear(&cfg);
+    setenv("SSE_GATEWAY_JWT_KEY_FILE", ",", 1);
+    CHECK_EQ(parse(&cfg, 1, none), 2);
+    config_clear(&cfg);
+    unsetenv("SSE_GATEWAY_JWT_KEY_FILE");
+    const char *empty[] = {"sse-gateway", "--jwt-key-file", ""};
+    CHECK_EQ(parse(&cfg, 3, empty), 2);
+    config_clear(&cfg);
+}
+
 static void test_bad_input_exits_2(void)
 {
     struct config cfg;
@@ -145,6 +180,7 @@ int main(void)
     test_durations_and_sizes();
     test_addresses();
     test_flags_env_and_precedence();
+    test_key_files();
     test_bad_input_exits_2();
     return CHECK_DONE();
 }

@@ -1,10 +1,10 @@
-/* Tests of JWT authorization with tokens made and signed here (OpenSSL),
- * never copied strings. */
+/* Tests of JWT authorization with the HS256 secret: signatures, token form,
+ * times, audience, issuer, rights, and where the token comes from. Tokens
+ * are made and signed here (tests/web/tokens.h). Keys: test_auth_keys.c. */
 #include "check.h"
 #include "web/auth.h"
+#include "web/tokens.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,69 +12,6 @@
 
 static const char SECRET[] = "test-secret-0123456789";
 #define NOW 1800000000LL
-
-static char *b64url_bytes(const unsigned char *s, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n * 2 + 4), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        *o++ = tab[(v >> 18) & 63];
-        *o++ = tab[(v >> 12) & 63];
-        if (i + 1 < n)
-            *o++ = tab[(v >> 6) & 63];
-        if (i + 2 < n)
-            *o++ = tab[v & 63];
-    }
-    *o = '\0';
-    return out;
-}
-
-static char *b64url(const char *s)
-{
-    return b64url_bytes((const unsigned char *)s, strlen(s));
-}
-
-/* "header.payload" for a header JSON and claims JSON. */
-static char *signing_input(const char *header, const char *claims)
-{
-    char *h = b64url(header), *p = b64url(claims);
-    size_t n = strlen(h) + strlen(p) + 2;
-    char *out = malloc(n);
-    snprintf(out, n, "%s.%s", h, p);
-    free(h);
-    free(p);
-    return out;
-}
-
-/* input + "." + base64url(sig) */
-static char *with_sig(char *input, const unsigned char *sig, size_t sig_len)
-{
-    char *s = b64url_bytes(sig, sig_len);
-    size_t n = strlen(input) + strlen(s) + 2;
-    char *out = malloc(n);
-    snprintf(out, n, "%s.%s", input, s);
-    free(s);
-    free(input);
-    return out;
-}
-
-/* An HMAC token over claims: md names the hash, alg the header's alg. */
-static char *make_hmac(const char *alg, const EVP_MD *md, const char *key, const char *claims)
-{
-    char header[96];
-    snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
-    char *input = signing_input(header, claims);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    CHECK(HMAC(md, key, (int)strlen(key), (unsigned char *)input, strlen(input), mac, &len) !=
-          NULL);
-    return with_sig(input, mac, len);
-}
 
 static char *make(const char *key, const char *claims)
 {
@@ -92,12 +29,99 @@ static enum auth_result check(const struct auth *a, const char *token, enum auth
     return r;
 }
 
+static enum auth_result check_reason(const struct auth *a, const char *token,
+                                     enum auth_action action, const char *want_reason)
+{
+    const char *streams[] = {"orders:1"};
+    int64_t exp;
+    const char *reason = NULL;
+    enum auth_result r = auth_check(a, token, NOW, action, streams, 1, &exp, &reason);
+    if (want_reason)
+        CHECK_STR(reason, want_reason);
+    return r;
+}
+
+/* --jwt-audience, --jwt-issuer and the admin claim. */
+static void test_audience_issuer_admin(void)
+{
+    char err[256];
+    struct auth *a = auth_new(
+        &(struct auth_config){.secret = SECRET, .audience = "api", .issuer = "https://idp.test/"},
+        err, sizeof err);
+    CHECK(a != NULL);
+    static const struct {
+        const char *claims;
+        enum auth_result want;
+        const char *reason;
+    } cases[] = {
+        {"{\"aud\":\"api\",\"iss\":\"https://idp.test/\",\"sse\":{\"subscribe\":[\"*\"]}}", AUTH_OK,
+         "ok"},
+        {"{\"aud\":[\"web\",\"api\"],\"iss\":\"https://idp.test/"
+         "\",\"sse\":{\"subscribe\":[\"*\"]}}",
+         AUTH_OK, "ok"},
+        {"{\"iss\":\"https://idp.test/\",\"sse\":{\"subscribe\":[\"*\"]}}", AUTH_UNAUTHORIZED,
+         "token audience does not match"},
+        {"{\"aud\":\"web\",\"iss\":\"https://idp.test/\",\"sse\":{\"subscribe\":[\"*\"]}}",
+         AUTH_UNAUTHORIZED, "token audience does not match"},
+        {"{\"aud\":[\"web\"],\"iss\":\"https://idp.test/\"}", AUTH_UNAUTHORIZED,
+         "token audience does not match"},
+        {"{\"aud\":[],\"iss\":\"https://idp.test/\"}", AUTH_UNAUTHORIZED,
+         "token audience does not match"},
+        {"{\"aud\":7,\"iss\":\"https://idp.test/\"}", AUTH_UNAUTHORIZED,
+         "token audience does not match"},
+        {"{\"aud\":\"apix\",\"iss\":\"https://idp.test/\"}", AUTH_UNAUTHORIZED,
+         "token audience does not match"},
+        {"{\"aud\":\"api\",\"sse\":{\"subscribe\":[\"*\"]}}", AUTH_UNAUTHORIZED,
+         "token issuer does not match"},
+        {"{\"aud\":\"api\",\"iss\":\"https://idp.test\"}", AUTH_UNAUTHORIZED,
+         "token issuer does not match"},
+        {"{\"aud\":\"api\",\"iss\":[\"https://idp.test/\"]}", AUTH_UNAUTHORIZED,
+         "token issuer does not match"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *t = make(SECRET, cases[i].claims);
+        CHECK_EQ(check_reason(a, t, AUTH_SUBSCRIBE, cases[i].reason), cases[i].want);
+        free(t);
+    }
+    auth_free(a);
+
+    /* Without --jwt-audience/--jwt-issuer, aud and iss are not looked at. */
+    a = auth_new(&(struct auth_config){.secret = SECRET}, err, sizeof err);
+    char *t = make(SECRET, "{\"aud\":\"other\",\"iss\":\"x\",\"sse\":{\"subscribe\":[\"*\"]}}");
+    CHECK_EQ(check_reason(a, t, AUTH_SUBSCRIBE, "ok"), AUTH_OK);
+    free(t);
+
+    /* The admin claim: exactly true; stream rights do not count. */
+    static const struct {
+        const char *claims;
+        enum auth_result want;
+    } admin[] = {
+        {"{\"sse\":{\"admin\":true}}", AUTH_OK},
+        {"{\"sse\":{\"admin\":false}}", AUTH_FORBIDDEN},
+        {"{\"sse\":{\"admin\":\"true\"}}", AUTH_FORBIDDEN},
+        {"{\"sse\":{\"admin\":1}}", AUTH_FORBIDDEN},
+        {"{\"admin\":true}", AUTH_FORBIDDEN},
+        {"{\"sse\":{\"subscribe\":[\"*\"],\"publish\":[\"*\"]}}", AUTH_FORBIDDEN},
+        {"{\"sse\":{\"admin\":true},\"exp\":1}", AUTH_UNAUTHORIZED},
+    };
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        t = make(SECRET, admin[i].claims);
+        int64_t exp;
+        const char *reason;
+        CHECK_EQ(auth_check(a, t, NOW, AUTH_ADMIN, NULL, 0, &exp, &reason), admin[i].want);
+        free(t);
+    }
+    CHECK_EQ(check_reason(a, NULL, AUTH_ADMIN, "a token is required"), AUTH_UNAUTHORIZED);
+    auth_free(a);
+}
+
 int main(void)
 {
-    const char *err;
-    CHECK(auth_new_hs256((const unsigned char *)"", 0, &err) == NULL && err);
-    struct auth *a = auth_new_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
-    CHECK(a && !err);
+    char err[256] = "";
+    CHECK(auth_new(&(struct auth_config){.secret = ""}, err, sizeof err) == NULL && *err);
+    CHECK(auth_new(&(struct auth_config){0}, err, sizeof err) == NULL);
+    struct auth *a = auth_new(&(struct auth_config){.secret = SECRET}, err, sizeof err);
+    CHECK(a != NULL);
 
     const char *claims =
         "{\"sse\":{\"subscribe\":[\"orders:*\",\"chat:7\"],\"publish\":[\"orders:*\"]},"
@@ -230,11 +254,14 @@ int main(void)
     FILE *f = fdopen(fd, "w");
     fprintf(f, "%s\n", SECRET);
     fclose(f);
-    struct auth *from_file = auth_new_hs256_file(path, &err);
+    struct auth *from_file = auth_new(&(struct auth_config){.secret_file = path}, err, sizeof err);
     CHECK(from_file != NULL);
     CHECK_EQ(check(from_file, good, AUTH_SUBSCRIBE, "orders:1"), AUTH_OK);
     unlink(path);
-    CHECK(auth_new_hs256_file(path, &err) == NULL && err);
+    CHECK(auth_new(&(struct auth_config){.secret_file = path}, err, sizeof err) == NULL);
+    CHECK(strstr(err, path) != NULL); /* the error names the file */
+
+    test_audience_issuer_admin();
 
     for (char **s =
              (char *[]){good, wrong_key, hs512, hs384, expired, early, forever, no_claims, NULL};
