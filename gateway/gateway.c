@@ -216,17 +216,17 @@ int gateway_check_auth(const struct config *cfg, char *err, size_t errlen)
     return a ? 0 : -1;
 }
 
-static void log_auth_keys(const struct auth *a)
+static void log_auth_keys(const struct auth *a, const char *what)
 {
     size_t keys, skipped;
     auth_key_count(a, &keys, &skipped);
     if (skipped)
         log_info("gateway",
-                 "JWT authorization on: %zu keys (%zu JWKs passed over: not for "
-                 "signatures, or of a kind not verified here)",
-                 keys, skipped);
+                 "%s: %zu keys (%zu JWKs passed over: not for signatures, or of a kind not "
+                 "verified here)",
+                 what, keys, skipped);
     else
-        log_info("gateway", "JWT authorization on: %zu keys", keys);
+        log_info("gateway", "%s: %zu keys", what, keys);
 }
 
 struct gateway *gateway_new(const struct config *cfg)
@@ -322,7 +322,7 @@ struct gateway *gateway_new(const struct config *cfg)
             log_error("gateway", "bad JWT configuration: %s", err);
             exit(2);
         }
-        log_auth_keys(g->auth);
+        log_auth_keys(g->auth, "JWT authorization on");
     }
     g->web = web_new(
         &(struct web_config){
@@ -356,6 +356,21 @@ int gateway_start(struct gateway *g)
         return -1;
     log_info("gateway", "serving on %s (max %ld connections)", g->cfg->listen,
              g->cfg->max_connections);
+    return 0;
+}
+
+int gateway_reload(struct gateway *g)
+{
+    if (!g->auth) {
+        log_info("gateway", "reload: no JWT keys to reload");
+        return 0;
+    }
+    char err[512];
+    if (auth_reload(g->auth, err, sizeof err) != 0) {
+        log_error("gateway", "reload failed, keeping the old JWT keys: %s", err);
+        return -1;
+    }
+    log_auth_keys(g->auth, "reload: JWT keys");
     return 0;
 }
 

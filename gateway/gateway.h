@@ -41,10 +41,15 @@
  * backlog straight to the socket too. SSE bodies are close-delimited so all
  * writers share them.
  *
+ * Reload: SIGHUP reaches the main thread, which calls gateway_reload(); the
+ * JWT keys are swapped in whole while HTTP workers keep checking tokens (a
+ * check finishes with the key set it began with), and open connections are
+ * left alone.
+ *
  * Lock order: registry mutex, then connection mutex, then the leaf locks
- * (the replayer's and a writer's inbox, the window's). Nothing holds the
- * registry mutex across socket I/O; libmicrohttpd's resume is called with no
- * lock of ours held.
+ * (the replayer's and a writer's inbox, the window's, the JWT keys' holder).
+ * Nothing holds the registry mutex across socket I/O; libmicrohttpd's resume
+ * is called with no lock of ours held.
  */
 #ifndef SSE_GATEWAY_H
 #define SSE_GATEWAY_H
@@ -61,6 +66,11 @@ int gateway_check_auth(const struct config *cfg, char *err, size_t errlen);
 struct gateway *gateway_new(const struct config *cfg);
 /* Starts the threads and the HTTP daemon. 0, or -1 (logged) on failure. */
 int gateway_start(struct gateway *g);
+/* The one reload entry point (SIGHUP): reads again what may change without
+ * a restart, today the JWT secret file and key files. Open connections are
+ * untouched. A part that fails keeps its old state and logs one error line;
+ * returns -1 then, else 0. Main thread, while serving. */
+int gateway_reload(struct gateway *g);
 /* The ordered shutdown above. Safe to call twice. Main thread. */
 void gateway_shutdown(struct gateway *g);
 void gateway_free(struct gateway *g);

@@ -1,8 +1,9 @@
 /*
  * main: parses the configuration, runs `migrate` or `status`, or serves.
- * Serving blocks SIGINT/SIGTERM in every thread and waits for them here with
- * sigwait(), so no thread is interrupted at a random point; the first signal
- * starts the ordered shutdown, a second one exits at once. SIGPIPE is ignored:
+ * Serving blocks SIGINT/SIGTERM/SIGHUP in every thread and waits for them
+ * here with sigwait(), so no thread is interrupted at a random point; SIGHUP
+ * reloads (gateway_reload), the first SIGINT/SIGTERM starts the ordered
+ * shutdown, a second one exits at once. SIGPIPE is ignored:
  * a vanished client is an ordinary write error, not a reason to die.
  */
 #include "common/log.h"
@@ -116,11 +117,15 @@ static int serve(struct config *cfg)
 
     /* static: the watchdog keeps waiting on it while serve() returns */
     static struct drain_watch watch;
-    sigset_t *set = &watch.set;
+    sigset_t *set = &watch.set, waited;
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, set, NULL);
+    /* SIGHUP stays blocked for good: before the gateway runs and during
+     * the drain it waits unheard rather than killing the process. */
+    waited = *set;
+    sigaddset(&waited, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &waited, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (!cfg->no_migrate && schema_migrate(cfg->database_url, cfg->lock_timeout_ms) != 0)
@@ -131,7 +136,8 @@ static int serve(struct config *cfg)
         return 1;
     }
     int sig = 0;
-    sigwait(set, &sig);
+    while (sigwait(&waited, &sig) == 0 && sig == SIGHUP)
+        gateway_reload(g);
     log_info("gateway", "signal %d: draining", sig);
     watch.limit_ms = cfg->drain_timeout_ms + DRAIN_GRACE_MS;
     pthread_t watcher;

@@ -106,8 +106,7 @@ int jws_parse(const char *token, size_t max_len, struct jws *out, const char **r
     }
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
-    if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) ||
-        dot2 + 1 == token + len) {
+    if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token))) {
         *reason = "malformed token";
         return -1;
     }
@@ -136,8 +135,9 @@ int jws_parse(const char *token, size_t max_len, struct jws *out, const char **r
     }
     out->kid = kid ? xstrdup(kid->valuestring) : NULL;
     cJSON_Delete(h);
+    /* Checked after the header, so "alg":"none" is named as such. */
     out->sig = jws_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), &out->sig_len);
-    if (!out->sig) {
+    if (!out->sig || out->sig_len == 0) {
         *reason = "malformed token signature";
         jws_clear(out);
         return -1;

@@ -96,6 +96,7 @@ static void test_pem(void)
     char *none_dot = malloc(nlen);
     snprintf(none_dot, nlen, "%s.", none);
     CHECK_EQ(check(a, none_dot), AUTH_UNAUTHORIZED);
+    CHECK_STR(last_reason, "unsupported token algorithm");
     char *none_signed = make_signed(rsa1, "RS256", NULL, CLAIMS);
     memcpy(none_signed, none, strchr(none, '.') - none); /* header swapped: no longer verifies */
     CHECK_EQ(check(a, none_signed), AUTH_UNAUTHORIZED);
