@@ -3,10 +3,20 @@
  * PGnotify freed with libpq's own functions.
  */
 #include "common/pg_ops.h"
+#include "common/log.h"
 #include "common/pg_text.h"
 #include "common/xalloc.h"
 
 #include <libpq-fe.h>
+#include <string.h>
+
+/* The server's notices and warnings go to the log (one record each) instead
+ * of libpq's default, a raw line on stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    log_msg(strncmp(message, "WARNING", 7) == 0 ? LOG_WARN : LOG_INFO, "pg", "%s", message);
+}
 
 void *pg_connect_named(const char *conninfo, const char *app_name)
 {
@@ -14,7 +24,10 @@ void *pg_connect_named(const char *conninfo, const char *app_name)
      * fallback name applies only when conninfo does not set its own. */
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
     const char *const values[] = {conninfo, app_name, NULL};
-    return PQconnectdbParams(keys, values, 1);
+    PGconn *c = PQconnectdbParams(keys, values, 1);
+    if (c)
+        PQsetNoticeProcessor(c, notice_to_log, NULL);
+    return c;
 }
 
 static void *pq_connect(void *ctx, const char *conninfo, char **err)

@@ -3,6 +3,7 @@
  * condition this program recovers from, so it logs once and aborts.
  */
 #include "common/xalloc.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 
 static void out_of_memory(size_t size)
 {
-    fprintf(stderr, "error [alloc] out of memory: %zu bytes\n", size);
+    log_error("alloc", "out of memory: %zu bytes", size); /* log allocates nothing */
     abort();
 }
 
@@ -69,6 +70,6 @@ char *xasprintf(const char *fmt, ...)
 
 void ptok_fail(const char *what, int err, const char *file, int line)
 {
-    fprintf(stderr, "error [pthread] %s failed with %d at %s:%d\n", what, err, file, line);
+    log_error("pthread", "%s failed with %d at %s:%d", what, err, file, line);
     abort();
 }

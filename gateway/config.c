@@ -15,7 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STRING, K_LIST, K_ADDRESS, K_DURATION, K_SIZE, K_COUNT, K_BOOL, K_LEVEL };
+enum kind {
+    K_STRING,
+    K_LIST,
+    K_ADDRESS,
+    K_DURATION,
+    K_SIZE,
+    K_COUNT,
+    K_BOOL,
+    K_LEVEL,
+    K_LOG_FORMAT
+};
 
 struct flag {
     const char *name; /* without the leading "--" */
@@ -75,6 +85,7 @@ static const struct flag flags[] = {
     F("demo", K_BOOL, demo, 0, 0, "serve the demo page at /"),
     F("no-migrate", K_BOOL, no_migrate, 0, 0, "do not install the schema at start"),
     F("log-level", K_LEVEL, log_level, 0, 0, "debug, info, warn or error [info]"),
+    F("log-format", K_LOG_FORMAT, log_format, 0, 0, "text or json (one object a line) [text]"),
     F("window-events", K_COUNT, window_events, 1, 4 * MIB, "recent events kept in memory [65536]"),
     F("window-bytes", K_SIZE, window_bytes, 64 * KIB, 1024 * GIB,
       "bytes of recent events kept in memory [64MiB]"),
@@ -304,6 +315,9 @@ static int apply(struct config *cfg, const struct flag *f, const char *value, co
         break;
     case K_LEVEL:
         rc = value ? log_parse_level(value, field) : -1;
+        break;
+    case K_LOG_FORMAT:
+        rc = value ? log_parse_format(value, field) : -1;
         break;
     }
     if (rc != 0) {

@@ -54,6 +54,7 @@ struct config {
     bool demo;
     bool no_migrate;
     enum log_level log_level;
+    enum log_format log_format;
     long window_events;
     size_t window_bytes;
     long max_listen_channels;

@@ -83,22 +83,22 @@ static int check_security_flags(const struct config *cfg)
 {
     const char *err = NULL;
     if (cfg->jwt_secret && cfg->jwt_secret_file) {
-        fprintf(stderr, "sse-gateway: give --jwt-secret or --jwt-secret-file, not both\n");
+        log_error("gateway", "give --jwt-secret or --jwt-secret-file, not both");
         return 1;
     }
     char why[512];
     if (gateway_check_auth(cfg, why, sizeof why) != 0) {
-        fprintf(stderr, "sse-gateway: bad JWT configuration: %s\n", why);
+        log_error("gateway", "bad JWT configuration: %s", why);
         return 1;
     }
     if ((cfg->jwt_audience || cfg->jwt_issuer) && !cfg->jwt_secret && !cfg->jwt_secret_file &&
         !cfg->jwt_key_files.n) {
-        fprintf(stderr, "sse-gateway: --jwt-audience and --jwt-issuer need a secret or a key\n");
+        log_error("gateway", "--jwt-audience and --jwt-issuer need a secret or a key");
         return 1;
     }
     cors_free(cors_new(cfg->cors_origin, &err));
     if (err)
-        fprintf(stderr, "sse-gateway: bad --cors-origin: %s\n", err);
+        log_error("gateway", "bad --cors-origin: %s", err);
     return err != NULL;
 }
 
@@ -156,6 +156,7 @@ int main(int argc, char **argv)
         return rc;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     if (cfg.command == CMD_HELP) {
         config_usage(stdout);
         config_clear(&cfg);
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!cfg.database_url) {
-        fprintf(stderr, "sse-gateway: no database: set --database-url or DATABASE_URL\n");
+        log_error("gateway", "no database: set --database-url or DATABASE_URL");
         config_clear(&cfg);
         return 2;
     }

@@ -86,8 +86,9 @@ static void test_flags_env_and_precedence(void)
     setenv("SSE_GATEWAY_LISTEN", "127.0.0.1:9000", 1);
     const char *argv[] = {
         "sse-gateway", "serve", "--listen=127.0.0.1:9100", "--demo", "--max-queued-bytes", "64KiB",
-        "--log-level", "debug"};
-    CHECK_EQ(parse(&cfg, 8, argv), 0);
+        "--log-level", "debug", "--log-format=json"};
+    CHECK_EQ(parse(&cfg, 9, argv), 0);
+    CHECK_EQ(cfg.log_format, LOG_JSON);
     CHECK_EQ(cfg.command, CMD_SERVE);
     CHECK_STR(cfg.database_url, "postgresql://env/db");
     CHECK_STR(cfg.listen, "127.0.0.1:9100"); /* the command line wins */
@@ -151,6 +152,7 @@ static void test_bad_input_exits_2(void)
         {"sse-gateway", "frobnicate", ""},
         {"sse-gateway", "--threads", "-2"},
         {"sse-gateway", "--log-level", "loud"},
+        {"sse-gateway", "--log-format", "xml"},
         {"sse-gateway", "--heartbeat", "0"},
         {"sse-gateway", "--threads", "4294967297"},
         {"sse-gateway", "--window-events", "9223372036854775807"},
