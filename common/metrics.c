@@ -4,6 +4,8 @@
  * other, which Prometheus tolerates.
  */
 #include "common/metrics.h"
+#include "common/build_info.h"
+#include "common/proc_stats.h"
 #include "common/xalloc.h"
 
 #include <stdarg.h>
@@ -66,6 +68,49 @@ static void gauge(struct buf *b, const char *name, const char *help, long long v
 {
     put(b, "# HELP sse_gateway_%s %s\n# TYPE sse_gateway_%s gauge\nsse_gateway_%s %lld\n", name,
         help, name, name, v);
+}
+
+/* A label value with backslash, quote and newline escaped, as the exposition format asks. */
+static void label_value(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            put(b, "\\%c", *v);
+        else if (*v == '\n')
+            put(b, "\\n");
+        else
+            put(b, "%c", *v);
+    }
+}
+
+static void build_info(struct buf *b)
+{
+    put(b, "# HELP sse_gateway_build_info The version and git revision of this build (always 1).\n"
+           "# TYPE sse_gateway_build_info gauge\nsse_gateway_build_info{version=\"");
+    label_value(b, build_info_version);
+    put(b, "\",revision=\"");
+    label_value(b, build_info_revision);
+    put(b, "\"} 1\n");
+}
+
+/* The standard process_* series (no prefix: every exporter names them so). A
+ * figure /proc did not give is left out rather than faked. */
+static void process(struct buf *b)
+{
+    struct proc_stats ps;
+    proc_stats_read(&ps);
+    static const char *const names[] = {"cpu_seconds_total", "resident_memory_bytes", "open_fds",
+                                        "max_fds", "start_time_seconds"};
+    static const char *const helps[] = {
+        "Total user and system CPU time spent in seconds.", "Resident memory size in bytes.",
+        "Number of open file descriptors.", "Maximum number of open file descriptors.",
+        "Start time of the process since unix epoch in seconds."};
+    const double values[] = {ps.cpu_seconds, ps.resident_bytes, ps.open_fds, ps.max_fds,
+                             ps.start_time};
+    for (int i = 0; i < 5; i++)
+        if (values[i] >= 0)
+            put(b, "# HELP process_%s %s\n# TYPE process_%s %s\nprocess_%s %.17g\n", names[i],
+                helps[i], names[i], i == 0 ? "counter" : "gauge", names[i], values[i]);
 }
 
 char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
@@ -148,5 +193,7 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
         "sse_gateway_delivery_latency_seconds_sum %.6f\n"
         "sse_gateway_delivery_latency_seconds_count %llu\n",
         cumulative, (double)LOAD(m->latency_sum_us) / 1e6, LOAD(m->latency_count));
+    build_info(&b);
+    process(&b);
     return b.p;
 }

@@ -46,7 +46,9 @@ struct metrics {
     _Atomic uint64_t latency_count;
 };
 
-/* Gauges owned by other modules, sampled by the caller at render time. */
+/* Gauges owned by other modules, sampled by the caller at render time. The
+ * LISTEN channels and a stalled sequencer belong here too, once their
+ * modules report them. */
 struct metrics_gauges {
     int64_t streams;
     int64_t dispatch_queue_depth;
@@ -65,7 +67,8 @@ static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
     atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
-/* Renders the Prometheus text exposition; the caller frees the result. */
+/* Renders the Prometheus text exposition, with sse_gateway_build_info and
+ * the process_* series; the caller frees the result. Any thread. */
 char *metrics_render(struct metrics *m, const struct metrics_gauges *g);
 
 #endif

@@ -6,6 +6,7 @@
  * shutdown, a second one exits at once. SIGPIPE is ignored:
  * a vanished client is an ordinary write error, not a reason to die.
  */
+#include "common/build_info.h"
 #include "common/log.h"
 #include "db/schema.h"
 #include "gateway/config.h"
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.command == CMD_VERSION) {
-        puts("sse-gateway 0.1.0");
+        printf("sse-gateway %s (%s)\n", build_info_version, build_info_revision);
         config_clear(&cfg);
         return 0;
     }

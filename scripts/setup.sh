@@ -14,9 +14,10 @@ build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libevent-dev 
   libssl-dev libpq-dev)
 # What the tests need besides: sanitizers and fuzzing, the database, the
 # browser, the proxies of deploy/ with a throwaway CA (openssl) that the
-# browser trusts (certutil), and the checks of the deployment files.
+# browser trusts (certutil), the checks of the deployment files, and promtool
+# (prometheus) for the metrics text.
 test_packages=(clang libclang-rt-14-dev clang-format postgresql chromium nginx haproxy openssl
-  libnss3-tools systemd python3-yaml)
+  libnss3-tools systemd python3-yaml prometheus)
 packages=("${build_packages[@]}" "${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
