@@ -245,7 +245,7 @@ static void serve_held(struct dispatcher *d)
             ensure_listen(d, h.conn);
             serve(d, h.conn, h.has_cursor, h.cursor);
         } else if (now - h.since_ms >= HOLD_MAX_MS) {
-            if (connection_close(h.conn, NULL))
+            if (connection_close(h.conn, NULL, CONN_END_NOT_SERVED))
                 connection_resume(h.conn);
             expired++;
         } else {

@@ -214,7 +214,7 @@ static bool run_slice(struct replayer *r, struct job *j)
             log_warn("replayer", "replay from the database failed: closing connection %" PRIu64,
                      connection_id(c));
         r->store_failing = true;
-        if (connection_close(c, NULL))
+        if (connection_close(c, NULL, CONN_END_REPLAY_FAILED))
             connection_resume(c);
         return false;
     } else {

@@ -63,13 +63,13 @@ int heartbeat_tick(struct heartbeat *h)
         struct connection *c = h->snapshot.items[i];
         int64_t expires = connection_expires_s(c);
         if (expires && wall_s >= expires) {
-            if (connection_close(c, h->expired))
+            if (connection_close(c, h->expired, CONN_END_EXPIRED))
                 conn_list_push(&h->resumes, connection_ref(c));
             continue;
         }
         if (h->deps.idle_timeout_ms > 0 &&
             now - connection_last_event_ms(c) >= h->deps.idle_timeout_ms) {
-            if (connection_close(c, NULL))
+            if (connection_close(c, NULL, CONN_END_IDLE))
                 conn_list_push(&h->resumes, connection_ref(c));
             continue;
         }

@@ -58,6 +58,8 @@ struct connection {
     bool flush_owed;              /* shared: guarded by mtx; parked with frames to send */
     bool reader_wrote;            /* shared: guarded by mtx; MHD has sent the headers */
     bool closing, gone;           /* shared: guarded by mtx */
+    enum conn_end end;            /* shared: guarded by mtx; set with closing */
+    uint64_t events;              /* shared: guarded by mtx */
     /* The replay handshake (see connection_replay_begin); shared: guarded by mtx. */
     bool replaying;          /* live events are remembered in skipped_through, not queued */
     bool refill_armed;       /* the replayer waits for the queue to drain */
@@ -245,10 +247,12 @@ static enum conn_push_result push_limited(struct connection *c, struct frame *f,
         /* A slow consumer. Closing it is lossless: it reconnects with its cursor. */
         frame_queue_clear(&c->queue);
         c->closing = true;
+        c->end = CONN_END_SLOW_CONSUMER;
         take_resume_duty(c); /* a parked socket must wake to see the end */
         return CONN_PUSH_OVERFLOW;
     }
     touch(c, now_ms, counts_as_event);
+    c->events += counts_as_event;
     return after_enqueue(c);
 }
 
@@ -302,6 +306,7 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
         frame_queue_push_exempt(&c->queue, f);
         if (position > 0)
             c->last_position = position;
+        c->events += position > 0; /* not a gap sentinel */
         touch(c, now_ms, true);
         r = after_enqueue(c);
     }
@@ -445,7 +450,7 @@ void connection_wake(struct connection *c)
     connection_resume(c);
 }
 
-bool connection_close(struct connection *c, struct frame *final_frame)
+bool connection_close(struct connection *c, struct frame *final_frame, enum conn_end why)
 {
     check(c);
     bool resume = false;
@@ -456,11 +461,45 @@ bool connection_close(struct connection *c, struct frame *final_frame)
         if (final_frame)
             frame_queue_push_exempt(&c->queue, final_frame);
         c->closing = true;
+        c->end = why;
         resume = take_resume_duty(c);
         call_drained(c); /* a waiting replayer lets go */
     }
     unlock(c);
     return resume;
+}
+
+const char *connection_end_name(enum conn_end why)
+{
+    static const char *const names[] = {
+        [CONN_END_NONE] = "none",
+        [CONN_END_SLOW_CONSUMER] = "slow_consumer",
+        [CONN_END_EXPIRED] = "expired",
+        [CONN_END_IDLE] = "idle_timeout",
+        [CONN_END_SHUTDOWN] = "shutdown",
+        [CONN_END_OVERLOADED] = "overloaded",
+        [CONN_END_REPLAY_FAILED] = "replay_failed",
+        [CONN_END_NOT_SERVED] = "not_served",
+    };
+    return (size_t)why < sizeof names / sizeof names[0] ? names[why] : "unknown";
+}
+
+enum conn_end connection_end(struct connection *c)
+{
+    check(c);
+    lock(c);
+    enum conn_end why = c->end;
+    unlock(c);
+    return why;
+}
+
+uint64_t connection_events(struct connection *c)
+{
+    check(c);
+    lock(c);
+    uint64_t n = c->events;
+    unlock(c);
+    return n;
 }
 
 long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldest_published_us)

@@ -130,10 +130,30 @@ void connection_resume(struct connection *c);
  * HTTP worker writes. No locks held. */
 void connection_wake(struct connection *c);
 
-/* Queues the optional final frame, then marks the connection closing: the
- * reader ends the stream once everything queued is written. Returns true if
- * the caller must call connection_resume(). Idempotent. Any thread. */
-bool connection_close(struct connection *c, struct frame *final_frame);
+/* Why the gateway ended a connection, for its access record. */
+enum conn_end {
+    CONN_END_NONE,          /* not ended by the gateway: the client left, or its socket failed */
+    CONN_END_SLOW_CONSUMER, /* more than max_queued_bytes behind (set by the push) */
+    CONN_END_EXPIRED,       /* its token expired */
+    CONN_END_IDLE,          /* no event for --idle-timeout */
+    CONN_END_SHUTDOWN,      /* the gateway drains or stops */
+    CONN_END_OVERLOADED,    /* over --max-connections */
+    CONN_END_REPLAY_FAILED, /* its replay could not be read */
+    CONN_END_NOT_SERVED,    /* its connect waited too long to be served */
+};
+/* "slow_consumer", "expired", …; "none" for CONN_END_NONE. */
+const char *connection_end_name(enum conn_end why);
+
+/* Queues the optional final frame, then marks the connection closing for
+ * why: the reader ends the stream once everything queued is written. Returns
+ * true if the caller must call connection_resume(). Idempotent: the first
+ * close's why stays. Any thread. */
+bool connection_close(struct connection *c, struct frame *final_frame, enum conn_end why);
+/* Why the gateway ended it, or CONN_END_NONE. Any thread. */
+enum conn_end connection_end(struct connection *c);
+/* Events queued to it so far: live, replayed and ephemeral (not heartbeats,
+ * sentinels or the preamble). Any thread. */
+uint64_t connection_events(struct connection *c);
 
 /* HTTP worker: copies queued bytes into buf (at most max). Returns the byte
  * count (> 0), CONN_READ_SUSPENDED after parking the socket, or CONN_READ_END.

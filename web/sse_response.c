@@ -301,6 +301,7 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
      * --write-deadline". Resuming restarts the count. */
     MHD_set_connection_option(req->mhd, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
     struct frame *final = NULL;
+    enum conn_end why = CONN_END_SHUTDOWN;
     if (closing) {
         final = shutdown_sentinel(w);
         metrics_add(&m->connections_draining, 1);
@@ -308,6 +309,7 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
         /* Over capacity: 200 + a jittered retry + gateway:overloaded, never a
          * 5xx, which a browser's EventSource would treat as final. */
         final = overloaded_sentinel(w);
+        why = CONN_END_OVERLOADED;
         metrics_add(&m->connections_overloaded, 1);
     } else if (w->deps.hooks->subscribe(w->deps.hooks->ctx, conn, has_cursor, cursor) != 0) {
         final = shutdown_sentinel(w); /* the gateway began draining */
@@ -317,7 +319,7 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
         connection_unref(conn);
         return ret;
     }
-    connection_close(conn, final);
+    connection_close(conn, final, why);
     frame_unref(final);
     connection_unref(conn);
     return ret;
@@ -351,7 +353,7 @@ void web_close_streams(struct web *w, bool with_sentinel)
     PTOK(pthread_mutex_unlock(&w->mtx));
     for (size_t i = 0; i < open.len; i++) {
         struct frame *final = with_sentinel ? shutdown_sentinel(w) : NULL;
-        if (connection_close(open.items[i], final))
+        if (connection_close(open.items[i], final, CONN_END_SHUTDOWN))
             connection_resume(open.items[i]);
         frame_unref(final);
     }

@@ -232,7 +232,7 @@ static void run_case(const struct conn_case *tc)
             break;
         }
         case OP_CLOSE:
-            CHECK_EQ(connection_close(c, f), st->want);
+            CHECK_EQ(connection_close(c, f, CONN_END_SHUTDOWN), st->want);
             break;
         case OP_GONE:
             connection_gone(c);
@@ -512,7 +512,7 @@ static void test_direct_writes(void)
     int sends = d.sends;
     CHECK_EQ(push_text(c, "h\n", 14), CONN_PUSH_NEEDS_RESUME);
     struct frame *bye = event("bye\n", 0);
-    CHECK(connection_close(c, bye));
+    CHECK(connection_close(c, bye, CONN_END_EXPIRED));
     frame_unref(bye);
     connection_resume(c);
     CHECK_EQ(d.sends, sends);
@@ -656,13 +656,51 @@ static void test_replay_handshake(void)
     connection_replay_begin(d, 9, count_drained, &log);
     CHECK_EQ(push_replay_text(d, "R1-R2-R3|", 3), CONN_PUSH_QUEUED);
     CHECK(connection_replay_arm(d));
-    CHECK(!connection_close(d, NULL)); /* awake: nothing to resume */
+    CHECK(!connection_close(d, NULL, CONN_END_SHUTDOWN)); /* awake: nothing to resume */
     CHECK_EQ(log.calls, 2);
     CHECK(!connection_replay_arm(d)); /* closed: never armed again */
     connection_gone(d);
     CHECK_EQ(log.calls, 2);
     CHECK(connection_replay_end(d, INT64_MAX));
     connection_unref(d);
+    connection_unref(c);
+}
+
+/* Why it ended and how many events it was given, for the access record:
+ * the first close's why stays; an overflow is a slow consumer; events count
+ * live, replayed and ephemeral pushes, not heartbeats, replayed sentinels or
+ * refused pushes. */
+static void test_end_and_events(void)
+{
+    const char *names[] = {"s"};
+    struct connection *c = connection_new(
+        &(struct connection_params){.streams = names, .nstreams = 1, .max_queued_bytes = 64});
+    CHECK_EQ(connection_end(c), CONN_END_NONE);
+    CHECK_STR(connection_end_name(CONN_END_NONE), "none");
+    CHECK_EQ(push_text(c, "ab\n", 0), CONN_PUSH_QUEUED); /* ephemeral */
+    struct frame *hb = event(": hb\n", 0), *replayed = event("replayed\n", 2),
+                 *gap = event("gap\n", 0), *live = event("live\n", 3);
+    CHECK_EQ(connection_push(c, hb, 0, false), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_push_replay(c, replayed, 0, 2), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_push_replay(c, gap, 0, 0), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_push_event(c, live, 0, 3), CONN_PUSH_QUEUED);
+    CHECK_EQ(connection_events(c), 3);
+    CHECK_EQ(push_text(c, "far too long for what is left under the limit of this queue\n", 0),
+             CONN_PUSH_OVERFLOW);
+    CHECK_EQ(connection_events(c), 3);
+    CHECK_EQ(connection_end(c), CONN_END_SLOW_CONSUMER);
+    CHECK(!connection_close(c, NULL, CONN_END_SHUTDOWN)); /* already closing: keeps its why */
+    CHECK_STR(connection_end_name(connection_end(c)), "slow_consumer");
+    for (struct frame **f = (struct frame *[]){hb, replayed, gap, live, NULL}; *f; f++)
+        frame_unref(*f);
+    connection_unref(c);
+
+    c = connection_new(&(struct connection_params){.streams = names, .nstreams = 1});
+    connection_close(c, NULL, CONN_END_EXPIRED);
+    connection_close(c, NULL, CONN_END_IDLE);
+    CHECK_STR(connection_end_name(connection_end(c)), "expired");
+    CHECK_EQ(push_text(c, "late\n", 4), CONN_PUSH_CLOSED);
+    CHECK_EQ(connection_events(c), 0);
     connection_unref(c);
 }
 
@@ -676,5 +714,6 @@ int main(void)
     test_direct_writes();
     test_wake();
     test_replay_handshake();
+    test_end_and_events();
     return CHECK_DONE();
 }

@@ -138,7 +138,7 @@ static void test_add_refusals(void)
     connection_gone(gone);
     CHECK(!registry_add(r, gone));
     struct connection *closing = conn_on(&io, "t", NULL, 0);
-    CHECK(!connection_close(closing, NULL));
+    CHECK(!connection_close(closing, NULL, CONN_END_SHUTDOWN));
     CHECK(!registry_add(r, closing));
     CHECK(!registry_remove(r, closing));
     CHECK_EQ(registry_connection_count(r), 1);
@@ -213,7 +213,7 @@ static void test_fanout_skips_closed(void)
     struct connection *a = conn_on(&io, "s", NULL, 0), *b = conn_on(&io, "s", NULL, 0);
     CHECK(registry_add(r, a));
     CHECK(registry_add(r, b));
-    connection_close(a, NULL);
+    connection_close(a, NULL, CONN_END_SHUTDOWN);
     struct conn_list resumes = {0};
     size_t overflowed = 0;
     CHECK_EQ(fanout_text(r, "s", "x", &resumes, &overflowed), 1);
@@ -570,7 +570,7 @@ static void *producer_main(void *arg)
     atomic_store(&s->producing, false);
     struct frame *end = frame_new("END", 3, 0);
     for (int k = 0; k < READERS; k++)
-        if (connection_close(s->readers[k].c, end))
+        if (connection_close(s->readers[k].c, end, CONN_END_SHUTDOWN))
             connection_resume(s->readers[k].c);
     frame_unref(end);
     conn_list_free(&resumes);
