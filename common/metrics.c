@@ -170,6 +170,8 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
         "sse_gateway_publish_requests_total{result=\"failed\"} %llu\n",
         LOAD(m->publish_ok), LOAD(m->publish_rejected), LOAD(m->publish_failed));
     counter(&b, "gaps_total", "gateway:gap sentinels sent.", LOAD(m->gaps));
+    counter(&b, "access_log_dropped_total", "Access records not written: over their rate.",
+            LOAD(m->access_log_dropped));
     put(&b,
         "# HELP sse_gateway_outbox_lag_seconds Age of the oldest event without a position.\n"
         "# TYPE sse_gateway_outbox_lag_seconds gauge\nsse_gateway_outbox_lag_seconds %.6f\n",

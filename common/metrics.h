@@ -39,8 +39,9 @@ struct metrics {
     _Atomic uint64_t publish_rejected;
     _Atomic uint64_t publish_failed;
     _Atomic uint64_t gaps;
-    _Atomic int64_t outbox_lag_us;                                 /* gauge, set by the sequencer */
-    _Atomic int64_t notify_queue_usage_ppm;                        /* gauge, set by the sequencer */
+    _Atomic uint64_t access_log_dropped;    /* access records over their rate */
+    _Atomic int64_t outbox_lag_us;          /* gauge, set by the sequencer */
+    _Atomic int64_t notify_queue_usage_ppm; /* gauge, set by the sequencer */
     _Atomic uint64_t latency_buckets[METRICS_LATENCY_BUCKETS + 1]; /* last: +Inf */
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t latency_count;

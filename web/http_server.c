@@ -59,17 +59,40 @@
 /* Connections the admin daemon takes: probes, scrapers and publishers. */
 #define ADMIN_CONNECTIONS 256
 
+/* What libmicrohttpd says when a client closes its socket, which a closed
+ * browser tab does every time: "Failed to send the response body …: The
+ * socket is no longer available for sending", a reset, a read that finds
+ * the connection gone. */
+static bool client_closed(const char *line)
+{
+    static const char *const normal[] = {
+        "socket is no longer available", "forcibly closed by remote peer",
+        "socket is not connected",       "closed by remote side",
+        "Connection socket is closed",
+    };
+    for (size_t i = 0; i < sizeof normal / sizeof normal[0]; i++)
+        if (strstr(line, normal[i]))
+            return true;
+    return false;
+}
+
+/* libmicrohttpd's own lines: a client closing is not a warning (debug); the
+ * rest stays warn. Formatted only when its level is on and the budget
+ * allows. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     struct web *w = cls;
-    if (!log_budget_take(&w->mhd_log, MHD_LOG_PER_SECOND))
+    if (!log_enabled(LOG_DEBUG) && !log_enabled(LOG_WARN))
         return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
+    enum log_level level = client_closed(line) ? LOG_DEBUG : LOG_WARN;
+    if (!log_enabled(level) || !log_budget_take(&w->mhd_log, MHD_LOG_PER_SECOND))
+        return;
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
         line[--n] = '\0';
-    log_warn("http", "libmicrohttpd: %s", line);
+    log_msg(level, "http", "libmicrohttpd: %s", line);
 }
 
 /* Methods a route takes, as bits. */

@@ -169,6 +169,7 @@ static enum MHD_Result answer_outcome(struct request *req, int outcome)
 enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char *upload_data,
                                   size_t *upload_data_size)
 {
+    req->publish = true; /* for its access record */
     int outcome = atomic_load(&req->publish_outcome);
     if (outcome >= 0)
         return answer_outcome(req, outcome);
@@ -219,6 +220,7 @@ enum MHD_Result web_serve_publish(struct web *w, struct request *req, const char
             log_info("http", "rejected a publish: %s", err);
         return web_respond_error(req, MHD_HTTP_BAD_REQUEST, err);
     }
+    req->publish_events = events.n;
     const char *reason;
     enum auth_result ar = authorize_streams(w, req, &events, &reason);
     if (ar != AUTH_OK) {

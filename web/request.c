@@ -14,14 +14,18 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
-#include "web/auth.h"
 #include "registry/connection.h"
+#include "web/auth.h"
 #include "web/escape.h"
 #include "web/web_internal.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +51,7 @@ void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
         atomic_fetch_sub(&w->requests_open, 1);
     else
         req->counted = true;
+    req->started_ms = clock_now_ms(req->web->deps.clock);
     atomic_init(&req->publish_outcome, -1);
     req->uri = xstrdup(uri ? uri : "");
     return req;
@@ -58,7 +63,6 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct endpoint *ep = cls;
     assert(ep->magic == EP_MAGIC);
     struct web *w = ep->web;
-    (void)c;
     struct request *req = *req_cls;
     if (!req)
         return;
@@ -74,13 +78,27 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
                      w->cfg.write_deadline_ms);
     }
-    if (req->sub)
+    if (req->sub) {
+        /* MHD calls this before it frees the response, whose free callback
+         * writes the record; the reference keeps the sub alive either way. */
+        web_sub_completed(req->sub_state, toe);
         connection_unref(req->sub);
+    }
     /* A kept-alive socket now waits for its next request's headers. One
      * being closed is forgotten in a moment (notify_connection). */
     header_watch_waiting(req->watched);
     if (req->counted)
         atomic_fetch_sub(&w->requests_open, 1);
+    if (req->publish && web_access_log_take(w)) {
+        const union MHD_ConnectionInfo *ci =
+            c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+        char remote[64];
+        web_format_peer(ci ? ci->client_addr : NULL, remote, sizeof remote);
+        log_record(LOG_INFO, "http", "publish", LOG_STR("remote", remote),
+                   LOG_INT("status", req->status ? req->status : 0),
+                   LOG_INT("events", req->publish_events),
+                   LOG_INT("ms", clock_now_ms(w->deps.clock) - req->started_ms));
+    }
     free(req->uri);
     free(req->body);
     free(req->token);
@@ -89,8 +107,33 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     *req_cls = NULL;
 }
 
+void web_format_peer(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN], port[8];
+    socklen_t len = !sa                         ? 0
+                    : sa->sa_family == AF_INET  ? sizeof(struct sockaddr_in)
+                    : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : 0;
+    if (!len || getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+                            NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+bool web_access_log_take(struct web *w)
+{
+    if (!log_enabled(LOG_INFO))
+        return false;
+    if (log_budget_take(&w->access_log, ACCESS_LOG_PER_SECOND))
+        return true;
+    metrics_add(&w->deps.metrics->access_log_dropped, 1);
+    return false;
+}
+
 enum MHD_Result web_queue(struct request *req, unsigned status, struct MHD_Response *r)
 {
+    req->status = status;
     /* Draining: a kept-alive client sends its next request elsewhere. */
     if (atomic_load(&req->web->draining))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -60,6 +61,16 @@ struct sub {
     struct MHD_Connection *mhd;
     int fd;                  /* the socket, written directly while parked (connection.c) */
     struct sub *prev, *next; /* guarded by web->mtx */
+    /* For the access record: fixed after build but bytes and toe. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
+    int64_t started_ms;
+    int64_t cursor; /* -1: none given */
+    _Atomic uint64_t bytes;
+    _Atomic int toe; /* MHD's termination code, -1 until the request completes */
 };
 
 static void io_suspend(void *ctx)
@@ -92,6 +103,7 @@ static long io_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t olde
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     struct web *w = s->web;
     metrics_add(&w->deps.metrics->delivered_bytes, (uint64_t)n);
+    atomic_fetch_add_explicit(&s->bytes, (uint64_t)n, memory_order_relaxed);
     if (n > 0 && oldest_published_us)
         metrics_observe_latency(w->deps.metrics,
                                 clock_wall_us(w->deps.clock) - oldest_published_us);
@@ -110,6 +122,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
     long n = connection_read(s->conn, buf, max, &published_us);
     if (n > 0) {
         metrics_add(&w->deps.metrics->delivered_bytes, (uint64_t)n);
+        atomic_fetch_add_explicit(&s->bytes, (uint64_t)n, memory_order_relaxed);
         if (published_us)
             metrics_observe_latency(w->deps.metrics, clock_wall_us(w->deps.clock) - published_us);
         return n;
@@ -129,12 +142,54 @@ static void sub_release(void *ctx)
     free(s);
 }
 
+void web_sub_completed(struct sub *s, enum MHD_RequestTerminationCode toe)
+{
+    assert(s->magic == SUB_MAGIC);
+    atomic_store(&s->toe, (int)toe);
+}
+
+/* Why a subscription ended: the gateway's reason when it closed it, else
+ * what MHD saw of the socket. */
+static const char *end_reason(struct sub *s)
+{
+    enum conn_end why = connection_end(s->conn);
+    if (why != CONN_END_NONE)
+        return connection_end_name(why);
+    switch (atomic_load(&s->toe)) {
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return "write_deadline";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "shutdown";
+    default:
+        return "client_closed"; /* it left, or its socket failed */
+    }
+}
+
+/* One record per finished subscription, at info. */
+static void access_record(struct sub *s)
+{
+    struct web *w = s->web;
+    if (!web_access_log_take(w))
+        return;
+    char remote[64];
+    web_format_peer(s->peer.sa.sa_family ? &s->peer.sa : NULL, remote, sizeof remote);
+    struct log_field cursor =
+        s->cursor >= 0 ? LOG_INT("cursor", s->cursor) : LOG_STR("cursor", NULL);
+    log_record(LOG_INFO, "http", "subscription ended", LOG_STR("remote", remote),
+               LOG_STRS("streams", connection_streams(s->conn), connection_stream_count(s->conn)),
+               cursor, LOG_INT("events", connection_events(s->conn)),
+               LOG_INT("bytes", atomic_load(&s->bytes)),
+               LOG_INT("duration_ms", clock_now_ms(w->deps.clock) - s->started_ms),
+               LOG_STR("reason", end_reason(s)));
+}
+
 /* The response is gone, so is the socket: the one place a subscriber ends. */
 static void sse_free(void *cls)
 {
     struct sub *s = cls;
     assert(s->magic == SUB_MAGIC);
     struct web *w = s->web;
+    access_record(s);
     connection_gone(s->conn);
     w->deps.hooks->unsubscribe(w->deps.hooks->ctx, s->conn);
     PTOK(pthread_mutex_lock(&w->mtx));
@@ -239,6 +294,14 @@ static struct MHD_Response *build(struct web *w, struct request *req, const stru
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     s->fd = ci ? ci->connect_fd : -1;
+    ci = MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr &&
+        (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6))
+        memcpy(&s->peer, ci->client_addr,
+               ci->client_addr->sa_family == AF_INET ? sizeof s->peer.in : sizeof s->peer.in6);
+    s->started_ms = req->started_ms;
+    s->cursor = sr->has_cursor ? sr->cursor : -1;
+    atomic_init(&s->toe, -1);
     s->conn = connection_new(&(struct connection_params){
         .streams = (const char *const *)sr->streams,
         .nstreams = sr->nstreams,
@@ -295,6 +358,7 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
         return ret;
     }
     req->sub = connection_ref(conn);
+    req->sub_state = s; /* lives as long as its connection */
     /* MHD's timeout counts time without a byte moving, and MHD neither times
      * out a parked socket nor calls the reader of one it cannot write: so on
      * an SSE response it is exactly "the socket accepted nothing for

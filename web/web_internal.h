@@ -34,9 +34,14 @@
 
 /* Lines per second about clients: one per rejected request or stuck socket. */
 #define CLIENT_LOG_PER_SECOND 10
+/* Access records per second (a subscription ended, a publish answered);
+ * past it they are counted in sse_gateway_access_log_dropped_total. */
+#define ACCESS_LOG_PER_SECOND 500
 
 struct sub;
 struct watched;
+struct connection;
+struct sockaddr;
 
 /* The two daemons share one handler; each passes its own endpoint. */
 struct endpoint {
@@ -65,6 +70,7 @@ struct web {
 
     struct log_budget mhd_log;    /* MHD's own error lines */
     struct log_budget client_log; /* lines about bad or stuck clients */
+    struct log_budget access_log; /* access records */
     char client_etag[ETAG_SIZE];  /* fixed after start: of the embedded client */
 };
 
@@ -87,6 +93,12 @@ struct request {
     struct connection *sub; /* answered with an SSE stream: a reference, until completed */
     const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
     bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
+    unsigned status;        /* the status queued, 0 before */
+    int64_t started_ms;     /* when the request came in (the injected clock) */
+    /* The access records: a publish's events, a subscription's response. */
+    bool publish;
+    size_t publish_events;
+    struct sub *sub_state; /* with sub: the SSE response's state, which sub keeps alive */
 };
 
 /* A route: answers one of MHD's calls for a request whose path, headers and
@@ -121,7 +133,17 @@ enum auth_result web_authorize(struct web *w, struct request *req, const char *q
                                enum auth_action action, const char *const *streams, size_t nstreams,
                                int64_t *expires_s, const char **reason);
 
+/* "address:port" ("[v6]:port") of a peer, or "-" for NULL or another family. */
+void web_format_peer(const struct sockaddr *sa, char *buf, size_t cap);
+/* An access record may be written now: false when the budget is spent this
+ * second (the record is counted as dropped) or info is off. */
+bool web_access_log_take(struct web *w);
+
 /* sse_response.c */
+
+/* The request of s's response completed with toe: remembered for the
+ * subscription's access record, written when the response is freed. */
+void web_sub_completed(struct sub *s, enum MHD_RequestTerminationCode toe);
 
 /* GET /events (a route_fn; it takes no body): parses and authorizes the
  * subscription, then answers 200 with an SSE stream, or 400, 401 or 403. */
