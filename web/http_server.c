@@ -24,6 +24,7 @@
 #include "web/escape.h"
 #include "web/etag.h"
 #include "web/framing.h"
+#include "web/query.h"
 #include "web/web_internal.h"
 
 #include <assert.h>
@@ -136,10 +137,40 @@ static enum MHD_Result respond_owned(struct request *req, const char *type, char
     return r;
 }
 
+/* /metrics and /stats name the streams in use and the fleet's state. With
+ * authorization on, the main daemon hides them (404) when the admin daemon
+ * serves them, and otherwise asks for a token with "sse":{"admin":true}
+ * (401 without a token, 403 with another). The admin daemon, and an open
+ * gateway, serve them as they are. Returns true to serve; false once the
+ * request is answered in *answer. */
+static bool admin_data_allowed(struct web *w, struct request *req, enum MHD_Result *answer)
+{
+    if (req->admin || !w->deps.auth)
+        return true;
+    if (w->cfg.admin_listen) {
+        *answer = web_respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
+        return false;
+    }
+    const char *q = strchr(req->uri, '?');
+    char *from_query = q ? query_token(q + 1, strlen(q + 1)) : NULL;
+    int64_t expires_s;
+    const char *reason;
+    enum auth_result r =
+        web_authorize(w, req, from_query, AUTH_ADMIN, NULL, 0, &expires_s, &reason);
+    free(from_query);
+    if (r == AUTH_OK)
+        return true;
+    *answer = web_respond_auth(w, req, AUTH_ADMIN, r, reason);
+    return false;
+}
+
 static enum MHD_Result serve_metrics(struct web *w, struct request *req, const char *upload,
                                      size_t *upload_size)
 {
     (void)upload, (void)upload_size;
+    enum MHD_Result answer;
+    if (!admin_data_allowed(w, req, &answer))
+        return answer;
     const struct web_hooks *h = w->deps.hooks;
     return respond_owned(req, "text/plain; version=0.0.4", h->metrics_text(h->ctx));
 }
@@ -148,6 +179,9 @@ static enum MHD_Result serve_stats(struct web *w, struct request *req, const cha
                                    size_t *upload_size)
 {
     (void)upload, (void)upload_size;
+    enum MHD_Result answer;
+    if (!admin_data_allowed(w, req, &answer))
+        return answer;
     const struct web_hooks *h = w->deps.hooks;
     return respond_owned(req, "application/json", h->stats_json(h->ctx));
 }
@@ -312,6 +346,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     if (req->body_started || req->publish_queued)
         return web_serve_publish(w, req, upload_data, upload_data_size);
     *upload_data_size = 0; /* other routes take no body: discard it */
+    req->admin = ep->admin;
 
     const struct route *route = find_route(ep, url);
     if (!route)

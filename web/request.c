@@ -182,7 +182,10 @@ enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_a
                                  enum auth_result r, const char *reason)
 {
     if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-        log_info("http", "refused %s: %s", action == AUTH_PUBLISH ? "a publish" : "a subscription",
+        log_info("http", "refused %s: %s",
+                 action == AUTH_PUBLISH     ? "a publish"
+                 : action == AUTH_SUBSCRIBE ? "a subscription"
+                                            : "admin data",
                  reason);
     char body[ERROR_BODY_MAX];
     struct MHD_Response *resp = MHD_create_response_from_buffer(

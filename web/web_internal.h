@@ -93,6 +93,7 @@ struct request {
     struct connection *sub; /* answered with an SSE stream: a reference, until completed */
     const char *cors_allow; /* Access-Control-Allow-Origin to send, or NULL */
     bool cors_credentials;  /* and Access-Control-Allow-Credentials: true */
+    bool admin;             /* came in on the admin daemon */
     unsigned status;        /* the status queued, 0 before */
     int64_t started_ms;     /* when the request came in (the injected clock) */
     /* The access records: a publish's events, a subscription's response. */

@@ -62,7 +62,8 @@ test('bad tokens are 401, tokens that do not cover the stream 403', async () => 
   assertEq((await sub('/events?stream=chat:1', { Authorization: `Bearer ${good}` })).status, 403, 'not chat:1');
   assertEq((await sub('/events?stream=orders-1', { Authorization: `Bearer ${good}` })).status, 403, 'not orders-1');
   assertEq((await sub('/events?stream=orders:1&stream=chat:1', { Authorization: `Bearer ${good}` })).status, 403, 'every stream must be covered');
-  for (const p of ['/healthz', '/readyz', '/metrics']) assertEq((await sub(p)).status, 200, `${p} needs no token`);
+  for (const p of ['/healthz', '/readyz']) assertEq((await sub(p)).status, 200, `${p} needs no token`);
+  assertEq((await sub('/metrics')).status, 401, '/metrics needs the admin claim (admin_data.test.mjs)');
 });
 
 test('header, cookie and query tokens all work', async () => {
@@ -113,7 +114,8 @@ test('Chromium: a page on an allowed origin subscribes with its cookie and withC
   await context.addCookies([{ name: 'sse_token', value: token(orders), url: gw.base, sameSite: 'Lax' }]);
   const page = await context.newPage();
   await page.goto(pageOrigin + '/');
-  await waitFor(async () => (await (await fetch(gw.base + '/stats')).json()).streams.some((s) => s.stream === 'orders:web'), 10000, 'the page subscribed');
+  const admin = { Authorization: `Bearer ${token({ sse: { admin: true }, exp: now() + 600 })}` };
+  await waitFor(async () => (await (await fetch(gw.base + '/stats', { headers: admin })).json()).streams.some((s) => s.stream === 'orders:web'), 10000, 'the page subscribed');
   await sql.query(`SELECT sse.publish('orders:web', 'with a cookie')`);
   await page.waitForFunction(() => window.got.length > 0, null, { timeout: 10000 });
   assertEq(await page.evaluate(() => window.got), ['with a cookie'], 'the page got the event');

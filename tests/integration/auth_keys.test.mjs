@@ -97,7 +97,8 @@ test('rotation: SIGHUP loads the rewritten JWKS; an open connection stays', asyn
   assertEq(await status(newToken), 401, 'the new key before the reload');
   const open = await rawSse(gw.port, '/events?stream=orders:rot', { Authorization: `Bearer ${oldToken}` });
   assertEq(open.status, 200, 'a connection with the old key');
-  await waitFor(async () => (await (await fetch(gw.base + '/stats')).json()).streams.some((s) => s.stream === 'orders:rot'), 10000, 'registered');
+  const admin = { Authorization: `Bearer ${token({ ...claims(), sse: { admin: true } }, { alg: 'ES256', key: pemEc.privateKey })}` };
+  await waitFor(async () => (await (await fetch(gw.base + '/stats', { headers: admin })).json()).streams.some((s) => s.stream === 'orders:rot'), 10000, 'registered');
 
   writeJwks({ keys: [jwk(next, 'r2'), jwk(jwksEc, 'e1')] });
   const reloads = count(/reload: JWT keys: 4 keys/g);

@@ -78,7 +78,8 @@ test('three expiries, no event lost; tokens in a header, Last-Event-ID on every 
     token: async () => { nodeTokens++; return shortToken(); }, onEvent: (e) => nodeGot.push(e) });
   onCleanup(() => sub.close());
   await page.waitForFunction(() => window.statuses.includes('open'), null, { timeout: 10000 });
-  await waitFor(async () => (await (await fetch(gw.base + '/stats')).json()).connections === 2, 5000, 'both subscribed');
+  const admin = { Authorization: `Bearer ${token({ sse: { admin: true }, exp: now() + 600 })}` };
+  await waitFor(async () => (await (await fetch(gw.base + '/stats', { headers: admin })).json()).connections === 2, 5000, 'both subscribed');
 
   // An event every 100 ms until both clients have had three tokens expire
   // (a fourth minted), and ten more after that; at most 20 s.
