@@ -151,6 +151,12 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
           LOADS(m->listener_connected));
     counter(&b, "listener_reconnects_total", "LISTEN connection re-establishments.",
             LOAD(m->listener_reconnects));
+    put(&b,
+        "# HELP sse_gateway_notifications_dropped_total Notifications dropped by reason.\n"
+        "# TYPE sse_gateway_notifications_dropped_total counter\n"
+        "sse_gateway_notifications_dropped_total{reason=\"malformed\"} %llu\n"
+        "sse_gateway_notifications_dropped_total{reason=\"reserved_type\"} %llu\n",
+        LOAD(m->notifications_malformed), LOAD(m->notifications_reserved));
     gauge(&b, "dispatch_queue_depth", "Messages waiting for the dispatcher.",
           g->dispatch_queue_depth);
     gauge(&b, "window_bytes", "Bytes of encoded events held in memory for replays.",

@@ -32,7 +32,9 @@ struct metrics {
     _Atomic uint64_t heartbeats;
     _Atomic int64_t listener_connected; /* gauge 0/1 */
     _Atomic uint64_t listener_reconnects;
-    _Atomic int64_t leader; /* gauge 0/1 */
+    _Atomic uint64_t notifications_malformed; /* dropped: not the documented shape */
+    _Atomic uint64_t notifications_reserved;  /* dropped: a gateway:* type, a forged sentinel */
+    _Atomic int64_t leader;                   /* gauge 0/1 */
     _Atomic uint64_t sequenced_events;
     _Atomic uint64_t pruned_events;
     _Atomic uint64_t publish_ok;

@@ -90,8 +90,14 @@ static void handle_notification(struct listener *l, const char *channel, const c
         struct notify_payload p;
         const char *why;
         if (notify_payload_parse(payload, strlen(payload), &p, &why) != 0) {
-            warn_limited(l, &l->payload_warn, "dropped a notification on %s: %s", CHANNEL_NOTIFY,
-                         why);
+            /* A forged sentinel is an attack, not a bug of the sender: its
+             * own budget, so a flood of bad payloads cannot hide it. */
+            bool forged = why == notify_payload_reserved;
+            metrics_add(forged ? &l->deps.metrics->notifications_reserved
+                               : &l->deps.metrics->notifications_malformed,
+                        1);
+            warn_limited(l, forged ? &l->forged_warn : &l->payload_warn,
+                         "dropped a notification on %s: %s", CHANNEL_NOTIFY, why);
             return;
         }
         post_ephemeral(l, p.stream, p.event, p.data, p.data_len);
@@ -99,6 +105,7 @@ static void handle_notification(struct listener *l, const char *channel, const c
     } else if (stream_name_valid(channel, strlen(channel))) {
         post_ephemeral(l, channel, NULL, payload, strlen(payload));
     } else {
+        metrics_add(&l->deps.metrics->notifications_malformed, 1);
         warn_limited(l, &l->payload_warn, "dropped a notification on \"%.64s\": not a stream name",
                      channel);
     }

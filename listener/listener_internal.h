@@ -40,18 +40,19 @@ struct channel {
 };
 
 struct listener {
-    unsigned magic;                                          /* fixed after start */
-    struct listener_deps deps;                               /* fixed after start */
-    struct event_base *base;                                 /* fixed after start */
-    struct event *inbox_ev, *health_ev, *reconnect_ev;       /* fixed after start */
-    int inbox_fd;                                            /* fixed after start */
-    pthread_t thread;                                        /* owned by the caller of start/stop */
-    bool started;                                            /* owned by the caller of start/stop */
-    void *conn;                                              /* owned by listener thread */
-    struct event *sock_ev;                                   /* owned by listener thread */
-    int64_t backoff_ms;                                      /* owned by listener thread */
-    bool ever_connected;                                     /* owned by listener thread */
-    struct log_budget connect_warn, lost_warn, payload_warn; /* owned by listener thread */
+    unsigned magic;                                    /* fixed after start */
+    struct listener_deps deps;                         /* fixed after start */
+    struct event_base *base;                           /* fixed after start */
+    struct event *inbox_ev, *health_ev, *reconnect_ev; /* fixed after start */
+    int inbox_fd;                                      /* fixed after start */
+    pthread_t thread;                                  /* owned by the caller of start/stop */
+    bool started;                                      /* owned by the caller of start/stop */
+    void *conn;                                        /* owned by listener thread */
+    struct event *sock_ev;                             /* owned by listener thread */
+    int64_t backoff_ms;                                /* owned by listener thread */
+    bool ever_connected;                               /* owned by listener thread */
+    struct log_budget connect_warn, lost_warn;         /* owned by listener thread */
+    struct log_budget payload_warn, forged_warn;       /* owned by listener thread */
     _Atomic bool connected; /* written under mtx by the listener thread */
     pthread_mutex_t mtx;
     pthread_cond_t acked; /* CLOCK_MONOTONIC; a command was answered */

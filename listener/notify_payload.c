@@ -7,7 +7,10 @@
  * Accepted: one JSON object and nothing after it but whitespace; "stream" a
  * string that is a valid stream name (protocol/stream_name.h);
  * "data" a string; "event" absent, null or a string without CR or LF (""
- * counts as absent, as in the SSE framing); each of these keys at most once.
+ * counts as absent, as in the SSE framing) and not starting with "gateway:"
+ * (the prefix of the gateway's own sentinels: gateway:shutdown from anyone
+ * with a login would close every subscriber's stream); each of these keys at
+ * most once.
  * Other keys are ignored so that sse.notify() may grow fields.
  *
  * NUL characters, raw or escaped as \u0000, are rejected: PostgreSQL text
@@ -24,6 +27,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+const char notify_payload_reserved[] = "event types starting with gateway: are reserved";
 
 /* True when the JSON text holds a \u0000 escape. An escaped backslash is
  * skipped whole, so the text "\\u0000" (a backslash, then u0000) is data. */
@@ -112,6 +117,10 @@ int notify_payload_parse(const char *payload, size_t len, struct notify_payload 
     }
     if (type && strpbrk(type, "\r\n")) {
         *reason = "event contains CR or LF";
+        goto fail;
+    }
+    if (type && strncmp(type, "gateway:", 8) == 0) {
+        *reason = notify_payload_reserved;
         goto fail;
     }
     out->stream = xstrdup(stream->valuestring);

@@ -209,6 +209,18 @@ static void test_bad_payloads_dropped(void)
     fake_pg_notify(r.pg, CHANNEL_NOTIFY, "{\"stream\":\"a\",\"data\":\"next\"}");
     CHECK_EQ(listener_poll_once(r.l), 0);
     CHECK_STR(take(&r), "E a - next");
+    CHECK_EQ(atomic_load(&r.metrics.notifications_malformed), 7);
+    CHECK_EQ(atomic_load(&r.metrics.notifications_reserved), 0);
+    /* Anyone with a login may NOTIFY the channel: a forged sentinel is dropped and counted. */
+    fake_pg_notify(r.pg, CHANNEL_NOTIFY,
+                   "{\"stream\":\"a\",\"event\":\"gateway:shutdown\",\"data\":\"x\"}");
+    fake_pg_notify(r.pg, CHANNEL_NOTIFY,
+                   "{\"stream\":\"a\",\"event\":\"gateway:gap\",\"data\":\"{}\"}");
+    fake_pg_notify(r.pg, CHANNEL_NOTIFY, "{\"stream\":\"a\",\"event\":\"ok\",\"data\":\"after\"}");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "E a ok after");
+    CHECK_EQ(atomic_load(&r.metrics.notifications_reserved), 2);
+    CHECK_EQ(atomic_load(&r.metrics.notifications_malformed), 7);
     rig_free(&r);
 }
 

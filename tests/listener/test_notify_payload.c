@@ -110,6 +110,15 @@ int main(void)
         {"{\"stream\":\"a\",\"event\":\"e\\ndata: x\",\"data\":\"d\"}", -1, BAD},
         {"{\"stream\":\"a\",\"event\":\"e\\r\",\"data\":\"d\"}", -1, BAD},
         {"{\"stream\":\"a\",\"event\":\"e\",\"event\":null,\"data\":\"d\"}", -1, BAD},
+        /* The gateway's sentinels' prefix, as sse.notify() refuses it (case-sensitive). */
+        {"{\"stream\":\"a\",\"event\":\"gateway:shutdown\",\"data\":\"d\"}", -1, BAD},
+        {"{\"stream\":\"a\",\"event\":\"gateway:\",\"data\":\"d\"}", -1, BAD},
+        {"{\"stream\":\"a\",\"event\":\"gateway\\u003agap\",\"data\":\"d\"}", -1, BAD},
+        {"{\"stream\":\"a\",\"event\":\"Gateway:x\",\"data\":\"d\"}", -1, OK, "a", "Gateway:x",
+         "d"},
+        {"{\"stream\":\"a\",\"event\":\"gateway\",\"data\":\"d\"}", -1, OK, "a", "gateway", "d"},
+        {"{\"stream\":\"a\",\"event\":\"my-gateway:x\",\"data\":\"d\"}", -1, OK, "a",
+         "my-gateway:x", "d"},
         /* NUL, raw or escaped: C strings would cut it short. */
         {"{\"stream\":\"a\",\"data\":\"b\0c\"}", 27, BAD},
         {"{\"stream\":\"a\",\"data\":\"b\\u0000c\"}", -1, BAD},
@@ -117,6 +126,11 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(i, &cases[i]);
+    struct notify_payload p;
+    const char *why = NULL;
+    const char *forged = "{\"stream\":\"a\",\"event\":\"gateway:gap\",\"data\":\"d\"}";
+    CHECK_EQ(notify_payload_parse(forged, strlen(forged), &p, &why), BAD);
+    CHECK(why == notify_payload_reserved);             /* told apart from malformed payloads */
     notify_payload_clear(&(struct notify_payload){0}); /* safe on an empty struct */
     return CHECK_DONE();
 }
