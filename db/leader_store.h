@@ -42,8 +42,10 @@ struct leader_store_ops {
     int (*upsert_fleet_row)(void *ctx, const struct fleet_row *row);
     /* Deletes the row of instance_id. 0, or -1. */
     int (*remove_fleet_row)(void *ctx, const char *instance_id);
-    /* Deletes events sequenced over retention_ms ago (raising pruned_through)
-     * and fleet rows unseen for stale_ms. Events deleted, or -1. */
+    /* Deletes events sequenced over retention_ms ago, raising pruned_through
+     * and, when any were deleted, NOTIFYing "sse#events" with "pruned" in the
+     * same transaction; and fleet rows unseen for stale_ms. Events deleted,
+     * or -1. */
     long (*prune)(void *ctx, int64_t retention_ms, int64_t stale_ms);
     /* VACUUMs the outbox and sse.state. 0, or -1 when refused (logged; the
      * connection stays up). */

@@ -191,11 +191,17 @@ static long prune(void *ctx, int64_t retention_ms, int64_t stale_ms)
     snprintf(retention, sizeof retention, "%" PRId64 " milliseconds", retention_ms);
     snprintf(stale, sizeof stale, "%" PRId64 " milliseconds", stale_ms);
     const char *p1[] = {retention};
+    /* One statement, one transaction: the deletion, the raised bound and the
+     * "pruned" notification (sent at commit, so no instance re-reads the
+     * bound before it moved) go together, and only when something was
+     * deleted. The instances' listeners turn it into a bounds WAKE. */
     PGresult *r = query(s,
                         "WITH d AS (DELETE FROM sse.events WHERE sequenced_at < now() - "
-                        "$1::interval RETURNING position) UPDATE sse.state SET pruned_through = "
-                        "GREATEST(pruned_through, (SELECT coalesce(max(position), 0) FROM d)) "
-                        "RETURNING (SELECT count(*) FROM d)",
+                        "$1::interval RETURNING position), u AS (UPDATE sse.state SET "
+                        "pruned_through = GREATEST(pruned_through, m.top) FROM (SELECT "
+                        "max(position) AS top FROM d) m WHERE m.top IS NOT NULL RETURNING 1) "
+                        "SELECT (SELECT count(*) FROM d), "
+                        "(SELECT pg_notify('sse#events', 'pruned') FROM u)",
                         1, p1, "could not prune events");
     if (!r)
         return -1;

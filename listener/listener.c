@@ -1,11 +1,12 @@
 /*
  * listener: owns the dedicated LISTEN connection and the thread that waits on
  * it in a libevent loop. The loop only waits and calls a step:
- *   - the connection's socket → listener_poll_once: "sse#events" → WAKE,
- *     "sse#notify" (JSON, notify_payload.c) → EPHEMERAL, any other channel →
- *     EPHEMERAL on the stream of that name (a raw NOTIFY "<stream>");
+ *   - the connection's socket → listener_poll_once: "sse#events" → WAKE
+ *     ("pruned" → a bounds WAKE), "sse#notify" (JSON, notify_payload.c) →
+ *     EPHEMERAL, any other channel → EPHEMERAL on the stream of that name
+ *     (a raw NOTIFY "<stream>");
  *   - a health-check timer → listener_health_once: a round trip, the lazy
- *     UNLISTEN of streams nobody reads any more, and the backup WAKE;
+ *     UNLISTEN of streams nobody reads any more, and the backup bounds WAKE;
  *   - a reconnect timer, 100 ms doubling to 5 s → listener_connect_once,
  *     which LISTENs every channel again and posts a catch-up WAKE: durable
  *     events committed during an outage are read then, ephemeral ones are
@@ -78,14 +79,27 @@ static void post_ephemeral(struct listener *l, const char *stream, const char *e
     metrics_add(&l->deps.metrics->events_ephemeral, 1);
 }
 
+/* The WAKEs posted for one batch of notifications. */
+struct woke {
+    bool any;    /* a WAKE of either kind */
+    bool bounds; /* one that re-reads the retention bound */
+};
+
 static void handle_notification(struct listener *l, const char *channel, const char *payload,
-                                bool *woke)
+                                struct woke *woke)
 {
     if (strcmp(channel, CHANNEL_EVENTS) == 0) {
-        /* One read catches up on every position: one WAKE per batch is enough. */
-        if (!*woke)
+        /* The leader sends "pruned" after deleting events by retention (its
+         * other payloads are positions). Anyone may send it: it only makes
+         * the dispatcher re-read the bound from the database. One read
+         * catches up on every position: one WAKE of each kind per batch. */
+        bool pruned = strcmp(payload, "pruned") == 0;
+        if (pruned && !woke->bounds)
+            dispatch_queue_push(l->deps.queue, dispatch_msg_wake_bounds());
+        else if (!woke->any)
             dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
-        *woke = true;
+        woke->any = true;
+        woke->bounds = woke->bounds || pruned;
     } else if (strcmp(channel, CHANNEL_NOTIFY) == 0) {
         struct notify_payload p;
         const char *why;
@@ -117,7 +131,7 @@ static void handle_notification(struct listener *l, const char *channel, const c
 static void drain(struct listener *l)
 {
     char *channel, *payload;
-    bool woke = false;
+    struct woke woke = {false, false};
     while (l->deps.pg->next_notification(l->deps.pg->ctx, l->conn, &channel, &payload) == 1) {
         handle_notification(l, channel, payload, &woke);
         free(channel);
@@ -251,8 +265,9 @@ int listener_connect_once(struct listener *l)
     log_info("listener", "%s: listening on %zu channels",
              l->ever_connected ? "reconnected" : "connected", count);
     l->ever_connected = true;
-    /* Durable events committed while we were away are read now. */
-    dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
+    /* Durable events committed while we were away are read now, and the
+     * retention bound too: a "pruned" sent meanwhile was lost. */
+    dispatch_queue_push(l->deps.queue, dispatch_msg_wake_bounds());
     return 0;
 }
 
@@ -308,9 +323,10 @@ int listener_health_once(struct listener *l)
     else
         run_sql(l, "SELECT 1");
     forget_unused(l);
-    /* The periodic poll that backs up every NOTIFY (a lost wake costs a poll interval, never an
-     * event), also while disconnected: the dispatcher reads over its own connection. */
-    dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
+    /* The periodic poll that backs up every NOTIFY, "pruned" included (a lost wake costs a poll
+     * interval, never an event, nor a pruned one served), also while disconnected: the
+     * dispatcher reads over its own connection. */
+    dispatch_queue_push(l->deps.queue, dispatch_msg_wake_bounds());
     return l->conn ? 0 : -1;
 }
 

@@ -2,10 +2,11 @@
  * listener: the thread on the dedicated LISTEN connection. A libevent loop
  * watches the connection's socket, a health-check timer, a reconnect timer
  * with backoff, and an eventfd command inbox. Notifications become
- * dispatch messages: "sse#events" → WAKE, "sse#notify" (JSON from
+ * dispatch messages: "sse#events" → WAKE (a bounds WAKE, which re-reads
+ * the retention bound, for the leader's "pruned"), "sse#notify" (JSON from
  * sse.notify()) → EPHEMERAL, any other channel → EPHEMERAL on the stream of
  * that name (raw NOTIFY "<stream>"). After every (re)connect it re-LISTENs
- * and posts a catch-up WAKE; every health check also posts a WAKE, the
+ * and posts a catch-up bounds WAKE; every health check also posts one, the
  * periodic poll that backs up every NOTIFY.
  */
 #ifndef SSE_LISTENER_H
@@ -54,13 +55,13 @@ int listener_ensure(struct listener *l, const char *stream);
 bool listener_connected(struct listener *l);
 
 /* Steps the loop calls (unit tests call them directly), listener thread or tests: */
-/* Connects, LISTENs every channel, posts a catch-up WAKE. 0 or -1. */
+/* Connects, LISTENs every channel, posts a catch-up bounds WAKE. 0 or -1. */
 int listener_connect_once(struct listener *l);
 /* Reads the socket and posts one message per notification. -1 if the
  * connection broke (the caller reconnects). */
 int listener_poll_once(struct listener *l);
 /* Health check: a round trip on the connection, UNLISTEN of channels unused
- * for two checks, and the backup WAKE. -1 if the connection broke. */
+ * for two checks, and the backup bounds WAKE. -1 if the connection broke. */
 int listener_health_once(struct listener *l);
 
 #endif

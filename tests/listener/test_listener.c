@@ -2,7 +2,8 @@
  * Unit tests of the listener over tests/fakes/fake_pg. Most call the steps
  * (connect_once, poll_once, health_once) directly on the test's thread: the
  * LISTENs after a connect and the catch-up WAKE, notifications turned into
- * messages, bad payloads dropped, consume and health failures followed by a
+ * messages ("pruned" into a WAKE that re-reads the retention bound), bad
+ * payloads and forged sentinels dropped, consume and health failures followed by a
  * reconnect that LISTENs everything again, lazy UNLISTEN, long stream names.
  * One test runs the real libevent loop on its thread: retries after a failed
  * connect, a synchronous listener_ensure, a notification woken through the
@@ -75,7 +76,8 @@ static void rig_free(struct rig *r)
     fake_pg_free(r->pg);
 }
 
-/* Takes every queued message and returns them described, "W" for a WAKE and
+/* Takes every queued message and returns them described, "W" for a WAKE, "B"
+ * for a WAKE that re-reads the retention bound, and
  * "E <stream> <event|-> <data>" for an EPHEMERAL, joined by "; ". The result
  * lives in r->seen until the next call. */
 static const char *take(struct rig *r)
@@ -86,7 +88,8 @@ static const char *take(struct rig *r)
         size_t len = strlen(r->seen);
         const char *sep = len ? "; " : "";
         if (m->kind == DISPATCH_WAKE)
-            snprintf(r->seen + len, sizeof r->seen - len, "%sW", sep);
+            snprintf(r->seen + len, sizeof r->seen - len, "%s%s", sep,
+                     m->recheck_bounds ? "B" : "W");
         else if (m->kind == DISPATCH_EPHEMERAL)
             snprintf(r->seen + len, sizeof r->seen - len, "%sE %s %s %.*s", sep, m->stream,
                      m->event ? m->event : "-", (int)m->data_len, m->data);
@@ -156,7 +159,7 @@ static void test_connect_listens_and_wakes(void)
     CHECK_EQ(fake_pg_count(r.pg, "LISTEN \"sse#notify\""), 1);
     CHECK_EQ(fake_pg_count(r.pg, "LISTEN \"room:1\""), 1);
     CHECK_EQ(statements(&r), 3);
-    CHECK_STR(take(&r), "W"); /* the catch-up WAKE */
+    CHECK_STR(take(&r), "B"); /* the catch-up WAKE */
     CHECK_EQ(atomic_load(&r.metrics.listener_connected), 1);
     CHECK_EQ(atomic_load(&r.metrics.listener_reconnects), 0); /* the first connect is none */
     CHECK_EQ(listener_ensure(r.l, "room:1"), 0);              /* in the set and up: at once */
@@ -185,6 +188,40 @@ static void test_notifications_become_messages(void)
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "19"); /* a later batch wakes again */
     CHECK_EQ(listener_poll_once(r.l), 0);
     CHECK_STR(take(&r), "W");
+    rig_free(&r);
+}
+
+static void test_pruned_wakes_bounds(void)
+{
+    struct rig r;
+    rig_init(&r, 1000);
+    CHECK_EQ(listener_connect_once(r.l), 0);
+    take(&r);
+    /* The leader pruned: the dispatcher must re-read pruned_through. */
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "B");
+    /* One of each kind per batch; a bounds WAKE also catches up, so a
+     * position after it needs none, and one before it is still followed by it. */
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "20");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "B");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "21");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "22");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "W; B");
+    /* Only the exact word: other payloads are positions or noise. */
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned ");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "PRUNED");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "W");
+    /* Pruned while the notification was buffered behind a statement. */
+    fake_pg_notify_buffered(r.pg, CHANNEL_EVENTS, "pruned");
+    CHECK_EQ(listener_health_once(r.l), 0);
+    CHECK_STR(take(&r), "B; B");
     rig_free(&r);
 }
 
@@ -247,7 +284,7 @@ static void test_consume_failure_then_reconnect(void)
     CHECK_EQ(fake_pg_count(r.pg, "LISTEN \"a\""), 2);
     CHECK_EQ(fake_pg_count(r.pg, "LISTEN \"b\""), 1);
     CHECK_EQ(statements(&r), 4);
-    CHECK_STR(take(&r), "W"); /* catch up on what was committed during the outage */
+    CHECK_STR(take(&r), "B"); /* catch up on what was committed during the outage */
     CHECK_EQ(atomic_load(&r.metrics.listener_reconnects), 1);
     CHECK_EQ(atomic_load(&r.metrics.listener_connected), 1);
     CHECK_EQ(fake_pg_connects(r.pg), 2);
@@ -264,12 +301,12 @@ static void test_connect_failure(void)
     CHECK(!listener_connected(r.l));
     CHECK_STR(take(&r), ""); /* no catch-up without a connection */
     CHECK_EQ(listener_health_once(r.l), -1);
-    CHECK_STR(take(&r), "W"); /* the backup poll goes on while disconnected */
+    CHECK_STR(take(&r), "B"); /* the backup poll goes on while disconnected */
     CHECK_EQ(statements(&r), 0);
     fake_pg_fail_connect(r.pg, false);
     CHECK_EQ(listener_connect_once(r.l), 0);
     CHECK_EQ(atomic_load(&r.metrics.listener_reconnects), 0); /* still the first connection */
-    CHECK_STR(take(&r), "W");
+    CHECK_STR(take(&r), "B");
     rig_free(&r);
 }
 
@@ -283,23 +320,23 @@ static void test_health_check(void)
     take(&r);
     CHECK_EQ(listener_health_once(r.l), 0);
     CHECK_EQ(fake_pg_count(r.pg, "SELECT 1"), 1);
-    CHECK_STR(take(&r), "W");
+    CHECK_STR(take(&r), "B");
     /* A notification libpq read while waiting for SELECT 1 must not wait for
      * the next one: the socket will not turn readable for it. */
     fake_pg_notify_buffered(r.pg, "s", "during");
     CHECK_EQ(listener_health_once(r.l), 0);
-    CHECK_STR(take(&r), "E s - during; W");
+    CHECK_STR(take(&r), "E s - during; B");
     statements(&r);
     fake_pg_fail_exec(r.pg, "SELECT 1");
     CHECK_EQ(listener_health_once(r.l), -1);
     CHECK(!listener_connected(r.l));
     CHECK(!fake_pg_open(r.pg));
-    CHECK_STR(take(&r), "W");
+    CHECK_STR(take(&r), "B");
     fake_pg_fail_exec(r.pg, NULL);
     CHECK_EQ(listener_connect_once(r.l), 0);
     CHECK_EQ(fake_pg_count(r.pg, "LISTEN \"s\""), 2);
     CHECK_EQ(statements(&r), 1 + 3);
-    CHECK_STR(take(&r), "W");
+    CHECK_STR(take(&r), "B");
     CHECK_EQ(atomic_load(&r.metrics.listener_reconnects), 1);
     /* A LISTEN that fails on connect drops that connection too. */
     fake_pg_fail_consume(r.pg, true);
@@ -432,7 +469,7 @@ static void test_real_loop(void)
     fake_pg_fail_connect(r.pg, true);
     CHECK_EQ(listener_start(r.l), 0);
     CHECK_EQ(listener_start(r.l), -1); /* already running */
-    CHECK(wait_for_message(&r, "W"));  /* health checks run while disconnected */
+    CHECK(wait_for_message(&r, "B"));  /* health checks run while disconnected */
     CHECK(!listener_connected(r.l));
     fake_pg_fail_connect(r.pg, false); /* the reconnect timer keeps trying */
     WAIT_UNTIL(listener_connected(r.l));
@@ -473,6 +510,7 @@ int main(void)
 {
     test_connect_listens_and_wakes();
     test_notifications_become_messages();
+    test_pruned_wakes_bounds();
     test_bad_payloads_dropped();
     test_consume_failure_then_reconnect();
     test_connect_failure();
