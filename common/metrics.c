@@ -157,6 +157,11 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
         "sse_gateway_notifications_dropped_total{reason=\"malformed\"} %llu\n"
         "sse_gateway_notifications_dropped_total{reason=\"reserved_type\"} %llu\n",
         LOAD(m->notifications_malformed), LOAD(m->notifications_reserved));
+    gauge(&b, "listen_channels", "Stream channels LISTENed for raw NOTIFY.",
+          LOADS(m->listen_channels));
+    counter(&b, "listen_channels_refused_total",
+            "Streams subscribed to without a LISTEN: --max-listen-channels was reached.",
+            LOAD(m->listen_channels_refused));
     gauge(&b, "dispatch_queue_depth", "Messages waiting for the dispatcher.",
           g->dispatch_queue_depth);
     gauge(&b, "window_bytes", "Bytes of encoded events held in memory for replays.",

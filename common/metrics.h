@@ -34,6 +34,8 @@ struct metrics {
     _Atomic uint64_t listener_reconnects;
     _Atomic uint64_t notifications_malformed; /* dropped: not the documented shape */
     _Atomic uint64_t notifications_reserved;  /* dropped: a gateway:* type, a forged sentinel */
+    _Atomic int64_t listen_channels;          /* gauge: stream channels LISTENed or pending */
+    _Atomic uint64_t listen_channels_refused; /* subscribes to a stream over the channel cap */
     _Atomic int64_t leader;                   /* gauge 0/1 */
     _Atomic uint64_t sequenced_events;
     _Atomic uint64_t pruned_events;

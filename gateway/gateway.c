@@ -251,6 +251,7 @@ struct gateway *gateway_new(const struct config *cfg)
         .stream_in_use = stream_in_use,
         .stream_ctx = g->registry,
         .health_check_ms = cfg->health_check_ms,
+        .max_channels = cfg->max_listen_channels,
     });
     g->window = event_window_new((size_t)cfg->window_events, cfg->window_bytes, 0);
     g->replay_pg = event_store_pg_new(cfg->database_url);

@@ -9,14 +9,24 @@
  * listener_new and freed in listener_free. The lock rules are in
  * listener_internal.h.
  *
+ * The set holds at most deps.max_channels stream channels (--max-listen-
+ * channels): PostgreSQL looks a channel up in a list, for every LISTEN and
+ * every notification, so each one costs the database and the listener's
+ * round trips. A stream refused a channel still gets its durable events and
+ * sse.notify(), which travel on the two fixed channels; only raw NOTIFY on
+ * its name misses it.
+ *
  * Does not: run LISTEN or UNLISTEN, or decide when a channel is forgotten
  * (listener.c does both).
  */
 #include "listener/listener_internal.h"
+#include "common/clock.h"
 #include "common/hash_table.h"
+#include "common/metrics.h"
 #include "common/xalloc.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,4 +121,37 @@ void channels_unlisten_all(struct hash_table *set)
     size_t at = 0;
     for (struct channel *c; (c = hash_table_next(set, &at));)
         c->listened = false;
+}
+
+#define CAP_LOG_EVERY_MS 60000 /* a cap reached again and again: at most a line a minute */
+
+struct channel *channels_admit(struct listener *l, const char *name)
+{
+    struct channel *c = channels_find(l->channels, name);
+    if (c)
+        return c;
+    size_t streams = channels_count(l->channels) - FIXED_CHANNELS;
+    if (streams >= (size_t)l->deps.max_channels) {
+        metrics_add(&l->deps.metrics->listen_channels_refused, 1);
+        if (!l->at_cap &&
+            log_budget_take_at(&l->cap_warn, 1, CAP_LOG_EVERY_MS, clock_now_ms(l->deps.clock)))
+            log_warn("listener",
+                     "%zu stream channels LISTENed, the --max-listen-channels cap: new streams "
+                     "get durable events and sse.notify() but not raw NOTIFY until some are "
+                     "unused (counted in sse_gateway_listen_channels_refused_total)",
+                     streams);
+        l->at_cap = true;
+        return NULL;
+    }
+    c = channels_add(l->channels, name);
+    atomic_store(&l->deps.metrics->listen_channels, (int64_t)streams + 1);
+    return c;
+}
+
+void channels_counted(struct listener *l)
+{
+    size_t streams = channels_count(l->channels) - FIXED_CHANNELS;
+    atomic_store(&l->deps.metrics->listen_channels, (int64_t)streams);
+    if (streams < (size_t)l->deps.max_channels)
+        l->at_cap = false;
 }

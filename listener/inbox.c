@@ -1,19 +1,22 @@
 /*
  * inbox: how other threads reach the listener thread, which blocks only in
- * its libevent loop. A command (LISTEN a stream, or STOP) goes on a list
+ * its libevent loop. A command (LISTEN some streams, or STOP) goes on a list
  * under mtx, and an eventfd registered in the loop's base wakes the loop
  * when the list goes from empty to non-empty; the loop takes the whole list
- * at once. listener_ensure is the LISTEN's sender: a stream must be LISTENed
- * before its subscriber's first read, so it waits, bounded, for the ack.
+ * at once, and LISTENs the new channels of every command in it together, in
+ * one round trip (CHANNEL_BATCH at a time), then acks each. So a burst of
+ * subscribers costs a few round trips, not one each. listener_ensure_many
+ * is the LISTEN's sender: a stream must be LISTENed before its subscriber's
+ * first read, so it waits, bounded, for the ack.
  *
- * Threads: listener_ensure and inbox_push_stop on any thread but the
- * listener's; inbox_cb and inbox_set_running on the listener thread. The
- * lock rules are in listener_internal.h: listener_ensure holds mtx while it
- * waits for the ack (pthread_cond_timedwait releases it meanwhile), and the
- * LISTEN itself runs on the listener thread with mtx released.
+ * Threads: listener_ensure_many and inbox_push_stop on any thread but the
+ * listener's; inbox_serve and inbox_set_running on the listener thread. The
+ * lock rules are in listener_internal.h: listener_ensure_many holds mtx
+ * while it waits for the ack (pthread_cond_timedwait releases it
+ * meanwhile), and the LISTENs run on the listener thread with mtx released.
  *
- * Does not: run SQL (the LISTEN is listener_listen_channel's), or own the
- * loop (listener.c starts and stops it).
+ * Does not: build SQL (listener_channels_sql does), or own the loop
+ * (listener.c starts and stops it).
  */
 #include "listener/listener_internal.h"
 #include "common/clock.h"
@@ -38,7 +41,8 @@ enum command_kind { CMD_LISTEN, CMD_STOP };
 struct command {
     struct command *next;
     enum command_kind kind;
-    char *stream;   /* CMD_LISTEN */
+    char **streams; /* CMD_LISTEN: n of them, owned */
+    size_t n;
     int result;     /* guarded by mtx */
     bool done;      /* guarded by mtx: answered */
     bool abandoned; /* guarded by mtx: the waiter timed out; the answerer frees */
@@ -46,7 +50,9 @@ struct command {
 
 static void command_free(struct command *cmd)
 {
-    free(cmd->stream);
+    for (size_t i = 0; i < cmd->n; i++)
+        free(cmd->streams[i]);
+    free(cmd->streams);
     free(cmd);
 }
 
@@ -86,44 +92,81 @@ static void answer(struct listener *l, struct command *cmd, int result)
         command_free(cmd);
 }
 
-/* The inbox's LISTEN: 0 once the stream is LISTENed on the current connection. */
-static int listen_stream(struct listener *l, const char *name)
+/* LISTENs the channels of every command in cmds that are not LISTENed yet,
+ * each once, then answers every command: 0 once they are LISTENed on the
+ * current connection, -1 if there is none or a statement failed. */
+static void listen_commands(struct listener *l, struct command *cmds)
 {
-    if (!l->conn)
-        return -1;
-    PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel *c = channels_find(l->channels, name);
-    if (!c) /* forgotten by a health check since it was ensured */
-        c = channels_add(l->channels, name);
-    bool done = c->listened;
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    return done ? 0 : listener_listen_channel(l, c);
+    size_t n = 0, cap = 0;
+    struct channel **todo = NULL;
+    int rc = -1;
+    if (l->conn) {
+        PTOK(pthread_mutex_lock(&l->mtx));
+        for (struct command *cmd = cmds; cmd; cmd = cmd->next) {
+            for (size_t i = 0; i < cmd->n; i++) {
+                /* Re-added if a health check forgot it since the ensure. */
+                struct channel *c = channels_admit(l, cmd->streams[i]);
+                if (!c || c->listened || c->batched)
+                    continue;
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    todo = xrealloc(todo, cap * sizeof *todo);
+                }
+                c->batched = true;
+                todo[n++] = c;
+            }
+        }
+        PTOK(pthread_mutex_unlock(&l->mtx));
+        rc = listener_channels_sql(l, "LISTEN", todo, n);
+        PTOK(pthread_mutex_lock(&l->mtx));
+        for (size_t i = 0; i < n; i++)
+            todo[i]->batched = false;
+        PTOK(pthread_mutex_unlock(&l->mtx));
+    }
+    free(todo);
+    for (struct command *cmd = cmds, *next; cmd; cmd = next) {
+        next = cmd->next;
+        answer(l, cmd, rc);
+    }
 }
 
 static void inbox_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
-    struct listener *l = from_arg(arg);
+    inbox_serve(from_arg(arg));
+}
+
+void inbox_serve(struct listener *l)
+{
     uint64_t count;
     /* Reset the eventfd before taking the list, so a push after the take
      * (which finds the inbox empty) writes it again. */
-    ssize_t n = read(fd, &count, sizeof count);
+    ssize_t n = read(l->inbox_fd, &count, sizeof count);
     assert(n == (ssize_t)sizeof count || errno == EAGAIN);
     (void)n;
     PTOK(pthread_mutex_lock(&l->mtx));
     struct command *cmds = take_commands(l);
     PTOK(pthread_mutex_unlock(&l->mtx));
+    struct command *listens = NULL, **tail = &listens;
+    bool stop = false;
     while (cmds) {
         struct command *cmd = cmds;
         cmds = cmd->next;
+        cmd->next = NULL;
         if (cmd->kind == CMD_STOP) {
             assert(!cmds); /* nothing is queued after STOP */
             free(cmd);
-            event_base_loopbreak(l->base);
+            stop = true;
         } else {
-            answer(l, cmd, listen_stream(l, cmd->stream));
+            *tail = cmd;
+            tail = &cmd->next;
         }
     }
+    if (listens)
+        listen_commands(l, listens);
+    if (stop)
+        event_base_loopbreak(l->base);
 }
 
 void inbox_init(struct listener *l)
@@ -178,12 +221,16 @@ void inbox_push_stop(struct listener *l)
     push_command(l, cmd);
 }
 
-/* Mutex held. Queues a LISTEN for the loop and waits, bounded, for its ack. */
-static int wait_for_listen(struct listener *l, const char *stream)
+/* Mutex held. Queues a LISTEN of streams[0..n) for the loop and waits,
+ * bounded, for its ack. */
+static int wait_for_listen(struct listener *l, const char *const *streams, size_t n)
 {
     struct command *cmd = xcalloc(1, sizeof *cmd);
     cmd->kind = CMD_LISTEN;
-    cmd->stream = xstrdup(stream);
+    cmd->streams = xcalloc(n, sizeof *cmd->streams);
+    for (size_t i = 0; i < n; i++)
+        cmd->streams[i] = xstrdup(streams[i]);
+    cmd->n = n;
     push_command(l, cmd);
     /* A real clock, not deps.clock: a condvar deadline must pass by itself. */
     struct timespec deadline = clock_monotonic_deadline(ENSURE_TIMEOUT_MS);
@@ -195,8 +242,10 @@ static int wait_for_listen(struct listener *l, const char *stream)
     }
     if (!cmd->done) {
         cmd->abandoned = true; /* answer() frees it */
-        log_warn("listener", "LISTEN \"%s\" not acknowledged: no answer within %d ms", stream,
-                 ENSURE_TIMEOUT_MS);
+        if (log_budget_take(&l->ensure_warn, 1))
+            log_warn("listener",
+                     "LISTEN \"%s\" (and %zu more) not acknowledged: no answer within %d ms",
+                     streams[0], n - 1, ENSURE_TIMEOUT_MS);
         return -1;
     }
     int rc = cmd->result;
@@ -204,27 +253,38 @@ static int wait_for_listen(struct listener *l, const char *stream)
     return rc;
 }
 
-int listener_ensure(struct listener *l, const char *stream)
+int listener_ensure_many(struct listener *l, const char *const *streams, size_t n)
 {
-    size_t len = strlen(stream);
-    if (len > CHANNEL_MAX)
-        return 0; /* no channel can carry it; sse.notify() and durable events still do */
-    assert(len > 0 && !memchr(stream, '"', len));
+    const char **todo = xcalloc(n ? n : 1, sizeof *todo);
+    size_t pending = 0;
     PTOK(pthread_mutex_lock(&l->mtx));
     assert(!l->running || !pthread_equal(l->loop_thread, pthread_self()));
-    struct channel *c = channels_find(l->channels, stream);
-    if (!c)
-        c = channels_add(l->channels, stream);
-    c->ensured++;
-    c->idle_checks = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(streams[i]);
+        /* No channel can carry a longer name, nor one over the cap;
+         * sse.notify() and durable events still do. */
+        assert(len > 0 && !memchr(streams[i], '"', len));
+        struct channel *c = len <= CHANNEL_MAX ? channels_admit(l, streams[i]) : NULL;
+        if (!c)
+            continue;
+        c->ensured++;
+        c->idle_checks = 0;
+        if (!c->listened)
+            todo[pending++] = streams[i];
+    }
     int rc;
-    bool connected = atomic_load(&l->connected);
-    if (c->listened && connected)
-        rc = 0;
-    else if (!connected || !l->running || l->stopping)
-        rc = -1; /* in the set: the next connect LISTENs it */
+    if (pending == 0)
+        rc = 0; /* LISTENed on the current connection, or no channel at all */
+    else if (!atomic_load(&l->connected) || !l->running || l->stopping)
+        rc = -1; /* in the set: the next connect LISTENs them */
     else
-        rc = wait_for_listen(l, stream);
+        rc = wait_for_listen(l, todo, pending);
     PTOK(pthread_mutex_unlock(&l->mtx));
+    free(todo);
     return rc;
+}
+
+int listener_ensure(struct listener *l, const char *stream)
+{
+    return listener_ensure_many(l, &stream, 1);
 }

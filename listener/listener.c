@@ -8,19 +8,20 @@
  *   - a health-check timer → listener_health_once: a round trip, the lazy
  *     UNLISTEN of streams nobody reads any more, and the backup bounds WAKE;
  *   - a reconnect timer, 100 ms doubling to 5 s → listener_connect_once,
- *     which LISTENs every channel again and posts a catch-up WAKE: durable
- *     events committed during an outage are read then, ephemeral ones are
- *     lost (at most once);
- *   - the command inbox's eventfd → inbox.c (a synchronous LISTEN, or STOP).
+ *     which LISTENs every channel again, in batches, and posts a catch-up
+ *     bounds WAKE: durable events committed during an outage are read then,
+ *     ephemeral ones are lost (at most once);
+ *   - the command inbox's eventfd → inbox.c (batched LISTENs, or STOP).
  * It also builds, starts, stops and frees the whole listener.
  *
  * Threads: the loop and the steps run on the listener thread (or on a test's
  * thread with no loop); new, start, stop, free and connected on others. The
  * lock rules are in listener_internal.h.
  *
- * Not here: the channel set (channels.c), the inbox and listener_ensure
- * (inbox.c), reading events (the dispatcher does it on a WAKE), and the
- * "sse#wake" channel (the sequencer's own connection).
+ * Not here: the channel set (channels.c), the inbox and listener_ensure_many
+ * (inbox.c), the lazy UNLISTEN (sweep.c), reading events (the dispatcher
+ * does it on a WAKE), and the "sse#wake" channel (the sequencer's own
+ * connection).
  */
 #include "listener/listener.h"
 #include "common/clock.h"
@@ -190,23 +191,32 @@ static int run_sql(struct listener *l, const char *sql)
     return 0;
 }
 
-static int run_channel_sql(struct listener *l, const char *verb, const char *name)
+int listener_channels_sql(struct listener *l, const char *verb, struct channel **cs, size_t n)
 {
-    /* Plain quoting is safe: no stream name holds a '"' (stream_name.h). */
-    assert(strlen(name) <= CHANNEL_MAX && !strchr(name, '"'));
-    char sql[CHANNEL_MAX + 16];
-    (void)snprintf(sql, sizeof sql, "%s \"%s\"", verb, name); /* fits: asserted above */
-    return run_sql(l, sql);
-}
-
-int listener_listen_channel(struct listener *l, struct channel *c)
-{
-    if (run_channel_sql(l, "LISTEN", c->name) != 0)
-        return -1;
-    PTOK(pthread_mutex_lock(&l->mtx));
-    c->listened = true;
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    return 0;
+    /* Each "; VERB \"name\"" fits in this, names being at most CHANNEL_MAX. */
+    const size_t per = 2 + strlen("UNLISTEN") + 3 + CHANNEL_MAX;
+    bool listen = strcmp(verb, "LISTEN") == 0;
+    char *sql = xmalloc(CHANNEL_BATCH * per + 1);
+    int rc = 0;
+    for (size_t at = 0, end; at < n && rc == 0; at = end) {
+        end = n - at > CHANNEL_BATCH ? at + CHANNEL_BATCH : n;
+        size_t len = 0;
+        for (size_t i = at; i < end; i++) {
+            /* Plain quoting is safe: no stream name holds a '"' (stream_name.h). */
+            assert(strlen(cs[i]->name) <= CHANNEL_MAX && !strchr(cs[i]->name, '"'));
+            len += (size_t)snprintf(sql + len, per + 1, "%s%s \"%s\"", i > at ? "; " : "", verb,
+                                    cs[i]->name);
+        }
+        rc = run_sql(l, sql);
+        if (rc == 0 && listen) {
+            PTOK(pthread_mutex_lock(&l->mtx));
+            for (size_t i = at; i < end; i++)
+                cs[i]->listened = true;
+            PTOK(pthread_mutex_unlock(&l->mtx));
+        }
+    }
+    free(sql);
+    return rc;
 }
 
 /* LISTENs every channel not yet LISTENed, round after round, and turns
@@ -224,9 +234,7 @@ static int listen_all(struct listener *l, size_t *count)
             *count = channels_count(l->channels);
         }
         PTOK(pthread_mutex_unlock(&l->mtx));
-        int rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = listener_listen_channel(l, todo[i]);
+        int rc = listener_channels_sql(l, "LISTEN", todo, n);
         free(todo);
         if (rc != 0 || n == 0)
             return rc;
@@ -283,37 +291,14 @@ int listener_poll_once(struct listener *l)
     return 0;
 }
 
-/* Counts the health checks on which a stream channel had no subscriber; after
- * two in a row with no listener_ensure in between, forgets and UNLISTENs it.
- * stream_in_use is asked with mtx released, and the ensure counter tells
- * whether its answer went stale meanwhile. */
-static void forget_unused(struct listener *l)
+void listener_service(struct listener *l)
 {
-    if (!l->deps.stream_in_use)
+    if (l->deps.pg->consume(l->deps.pg->ctx, l->conn) != 0) {
+        connection_lost(l, "reading notifications", "the connection broke");
         return;
-    size_t n;
-    PTOK(pthread_mutex_lock(&l->mtx));
-    struct channel **cs = channels_streams(l->channels, &n);
-    uint64_t *ensured = xcalloc(n, sizeof *ensured);
-    for (size_t i = 0; i < n; i++)
-        ensured[i] = cs[i]->ensured;
-    PTOK(pthread_mutex_unlock(&l->mtx));
-    for (size_t i = 0; i < n; i++) {
-        struct channel *c = cs[i];
-        bool used = l->deps.stream_in_use(l->deps.stream_ctx, c->name);
-        PTOK(pthread_mutex_lock(&l->mtx));
-        c->idle_checks = used || c->ensured != ensured[i] ? 0 : c->idle_checks + 1;
-        bool forget = c->idle_checks >= 2, listened = c->listened;
-        if (forget)
-            channels_remove(l->channels, c);
-        PTOK(pthread_mutex_unlock(&l->mtx));
-        if (forget && listened && l->conn)
-            run_channel_sql(l, "UNLISTEN", c->name); /* a failure drops the connection */
-        if (forget)
-            channel_free(c);
     }
-    free(ensured);
-    free(cs);
+    drain(l);
+    inbox_serve(l);
 }
 
 int listener_health_once(struct listener *l)
@@ -322,7 +307,7 @@ int listener_health_once(struct listener *l)
         schedule_reconnect(l); /* normally pending already */
     else
         run_sql(l, "SELECT 1");
-    forget_unused(l);
+    sweep_unused(l);
     /* The periodic poll that backs up every NOTIFY, "pruned" included (a lost wake costs a poll
      * interval, never an event, nor a pruned one served), also while disconnected: the
      * dispatcher reads over its own connection. */

@@ -13,6 +13,7 @@
 #define SSE_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct listener;
@@ -36,6 +37,8 @@ struct listener_deps {
     bool (*stream_in_use)(void *ctx, const char *stream);
     void *stream_ctx;
     int64_t health_check_ms;
+    /* Stream channels LISTENed at most (--max-listen-channels); 0: none. */
+    long max_channels;
 };
 
 /* Wires the listener; connects to nothing and starts no thread. */
@@ -46,10 +49,15 @@ int listener_start(struct listener *l);
 void listener_stop(struct listener *l);
 void listener_free(struct listener *l);
 
-/* Adds stream to the LISTEN set and, when connected, waits (bounded) for the
- * listener thread's ack that LISTEN completed. Returns 0 when listening, -1
- * when not connected (the channel is LISTENed on reconnect). Streams over 63
- * bytes have no channel and return 0. Any thread but the listener's. */
+/* Adds streams[0..n) to the LISTEN set and, when connected, waits (bounded)
+ * for the listener thread's ack that their LISTENs completed: one round trip
+ * for all of them, shared with the other callers waiting meanwhile. Returns 0
+ * when listening, -1 when not connected (the channels are LISTENed on
+ * reconnect). A stream with no channel returns 0 at once: a name over 63
+ * bytes, or a new stream beyond max_channels (counted; logged when the cap
+ * is first reached). Any thread but the listener's. */
+int listener_ensure_many(struct listener *l, const char *const *streams, size_t n);
+/* listener_ensure_many for one stream. */
 int listener_ensure(struct listener *l, const char *stream);
 /* True while the LISTEN connection is up. Any thread. */
 bool listener_connected(struct listener *l);

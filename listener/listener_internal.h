@@ -1,12 +1,13 @@
 /*
- * The listener's insides, shared by its three files and by nothing outside
+ * The listener's insides, shared by its files and by nothing outside
  * listener/: listener.c (start, stop, the loop and its steps), channels.c
- * (the channel set) and inbox.c (the command inbox and listener_ensure).
+ * (the channel set and its cap), inbox.c (the command inbox and
+ * listener_ensure_many) and sweep.c (the lazy UNLISTEN).
  *
  * Locks: the channel set and the inbox are guarded by mtx, a leaf lock:
  * pg_ops and stream_in_use (the registry's lock) are never called with it
- * held. Channel nodes are freed only by the listener thread, which may keep
- * pointers to them across an unlock; their names never change.
+ * held. Channel nodes are freed only by the listener thread (sweep.c), which
+ * may keep pointers to them across an unlock; their names never change.
  */
 #ifndef SSE_LISTENER_INTERNAL_H
 #define SSE_LISTENER_INTERNAL_H
@@ -22,7 +23,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define CHANNEL_MAX    63 /* NAMEDATALEN - 1: PostgreSQL's longest identifier */
+#define CHANNEL_MAX 63 /* NAMEDATALEN - 1: PostgreSQL's longest identifier */
+/* Channels per round trip of LISTENs or UNLISTENs: bounds how long one
+ * statement list holds the listener thread, and the HTTP workers waiting on it. */
+#define CHANNEL_BATCH  500
+#define FIXED_CHANNELS 2 /* CHANNEL_EVENTS and CHANNEL_NOTIFY */
 #define LISTENER_MAGIC 0x4c69734eu
 
 struct event_base;
@@ -36,6 +41,7 @@ struct channel {
     bool listened;    /* LISTEN done on the current connection */
     uint64_t ensured; /* bumped by every listener_ensure */
     int idle_checks;  /* consecutive health checks without subscribers */
+    bool batched;     /* in the LISTEN batch being built (listener thread) */
     char name[];      /* immutable; the set's key */
 };
 
@@ -62,6 +68,8 @@ struct listener {
     bool running;                             /* guarded by mtx: the loop takes commands */
     pthread_t loop_thread;                    /* guarded by mtx: valid while running */
     bool stopping;                            /* guarded by mtx: no more commands */
+    bool at_cap;                              /* guarded by mtx: refusals since last below it */
+    struct log_budget cap_warn, ensure_warn;  /* any thread */
 };
 
 /* The listener behind a libevent callback's argument. */
@@ -100,6 +108,12 @@ struct channel **channels_unlistened(const struct hash_table *set, size_t *n);
 struct channel **channels_streams(const struct hash_table *set, size_t *n);
 /* Marks every channel as not LISTENed: the connection is gone. */
 void channels_unlisten_all(struct hash_table *set);
+/* The channel of stream name, added if absent and deps.max_channels allows;
+ * NULL (counted, and logged when the cap is first reached) if it does not. */
+struct channel *channels_admit(struct listener *l, const char *name);
+/* After channels were removed: updates the gauge and, below the cap again,
+ * lets the next refusal be logged. */
+void channels_counted(struct listener *l);
 
 /* inbox.c */
 /* Creates the eventfd and its event in l->base, and the ack condvar. */
@@ -111,9 +125,22 @@ void inbox_free(struct listener *l);
 void inbox_set_running(struct listener *l, bool running);
 /* Mutex held. Asks the loop to stop; nothing may be queued after it. */
 void inbox_push_stop(struct listener *l);
+/* Listener thread, mtx released: runs the commands waiting now (the loop
+ * does when the eventfd turns readable; a long step may in between). */
+void inbox_serve(struct listener *l);
 
-/* listener.c, listener thread: LISTENs c on the current connection and marks
- * it. 0, or -1 when the statement failed (the connection is dropped). */
-int listener_listen_channel(struct listener *l, struct channel *c);
+/* listener.c, listener thread, mtx released: runs verb ("LISTEN" or
+ * "UNLISTEN") for cs[0..n) on the current connection, CHANNEL_BATCH to a
+ * round trip, marking each LISTENed one. 0, or -1 when a statement failed
+ * (the connection is dropped). */
+int listener_channels_sql(struct listener *l, const char *verb, struct channel **cs, size_t n);
+/* listener.c, listener thread: between slices of a long step, hands on the
+ * notifications that arrived meanwhile and runs the inbox's commands. The
+ * connection may be gone after it (l->conn NULL). */
+void listener_service(struct listener *l);
+
+/* sweep.c, listener thread: the health check's lazy UNLISTEN of channels
+ * unused for two checks; a no-op while disconnected. */
+void sweep_unused(struct listener *l);
 
 #endif

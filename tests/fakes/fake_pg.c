@@ -38,6 +38,7 @@ struct fake_pg {
     char *fail_exec_prefix;
     int exec_delay_ms;
     int connects;
+    int execs;             /* round trips: exec calls */
     struct fake_conn conn; /* the only connection; the handle is &conn */
     char **log;
     size_t nlog, taken;
@@ -170,10 +171,18 @@ static int fexec(void *ctx, void *conn, const char *sql, char **err)
         nanosleep(&(struct timespec){delay_ms / 1000, (delay_ms % 1000) * 1000000L}, NULL);
     PTOK(pthread_mutex_lock(&f->mtx));
     check_conn(f, conn);
-    f->log = xrealloc(f->log, (f->nlog + 1) * sizeof *f->log);
-    f->log[f->nlog++] = xstrdup(sql);
+    f->execs++;
     const char *prefix = f->fail_exec_prefix;
-    bool fail = prefix && strncmp(sql, prefix, strlen(prefix)) == 0;
+    bool fail = false;
+    /* One statement per log entry, as the server runs them; one failing
+     * fails the whole call, as PQexec reports it. */
+    for (const char *at = sql, *end; at; at = end ? end + 2 : NULL) {
+        end = strstr(at, "; ");
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        f->log = xrealloc(f->log, (f->nlog + 1) * sizeof *f->log);
+        f->log[f->nlog++] = xstrndup(at, len);
+        fail = fail || (prefix && strncmp(at, prefix, strlen(prefix)) == 0);
+    }
     if (fail)
         *err = xstrdup("server closed the connection unexpectedly (fake)");
     PTOK(pthread_mutex_unlock(&f->mtx));
@@ -333,4 +342,12 @@ bool fake_pg_open(struct fake_pg *f)
     bool open = f->conn.open;
     PTOK(pthread_mutex_unlock(&f->mtx));
     return open;
+}
+
+int fake_pg_round_trips(struct fake_pg *f)
+{
+    PTOK(pthread_mutex_lock(&f->mtx));
+    int n = f->execs;
+    PTOK(pthread_mutex_unlock(&f->mtx));
+    return n;
 }

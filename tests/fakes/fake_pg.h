@@ -22,7 +22,8 @@ struct pg_ops fake_pg_ops(struct fake_pg *f);
 
 /* Scripting. Connects fail while fail is set. */
 void fake_pg_fail_connect(struct fake_pg *f, bool fail);
-/* Statements starting with prefix fail (NULL: none fail, "": all fail). */
+/* Statements starting with prefix fail, and with one the whole exec that
+ * holds it (NULL: none fail, "": all fail). */
 void fake_pg_fail_exec(struct fake_pg *f, const char *prefix);
 /* consume fails while fail is set; setting it also makes the socket readable,
  * as a connection closed by the server does. */
@@ -39,8 +40,11 @@ void fake_pg_notify(struct fake_pg *f, const char *channel, const char *payload)
  * stays quiet. */
 void fake_pg_notify_buffered(struct fake_pg *f, const char *channel, const char *payload);
 
-/* Observation. How many statements equal sql exactly (failed ones included). */
+/* Observation. How many statements equal sql exactly (failed ones included);
+ * an exec of several statements joined by "; " counts each. */
 int fake_pg_count(struct fake_pg *f, const char *sql);
+/* Round trips: the exec calls so far, however many statements each held. */
+int fake_pg_round_trips(struct fake_pg *f);
 /* Every statement since the last call, joined by "; "; the caller frees it. */
 char *fake_pg_take_log(struct fake_pg *f);
 /* Successful connects so far, and whether a connection is open now. */
