@@ -77,6 +77,17 @@ static int hook_subscribe(void *ctx, struct connection *c, bool has_cursor, int6
     struct gateway *g = ctx;
     if (atomic_load(&g->shutting_down))
         return -1;
+    /* LISTEN the streams' channels before the connect is queued, so a raw
+     * NOTIFY sent once the subscriber is registered reaches it. Here, on
+     * this HTTP worker, in one round trip shared with the other subscribers
+     * arriving meanwhile: never on the dispatcher's path, where one new
+     * stream's round trip delayed every live event. */
+    size_t n = connection_stream_count(c);
+    const char **streams = xcalloc(n ? n : 1, sizeof *streams);
+    for (size_t i = 0; i < n; i++)
+        streams[i] = connection_stream(c, i);
+    listener_ensure_many(g->listener, streams, n); /* -1: LISTENed when the listener reconnects */
+    free(streams);
     dispatch_queue_push(g->queue, dispatch_msg_connect(connection_ref(c), has_cursor, cursor));
     return 0;
 }
@@ -161,11 +172,6 @@ static int64_t replay_position(void *ctx)
 static bool stream_in_use(void *ctx, const char *stream)
 {
     return registry_stream_in_use(ctx, stream);
-}
-
-static int ensure_listen(void *ctx, const char *stream)
-{
-    return listener_ensure(ctx, stream);
 }
 
 static long open_connections(void *ctx)
@@ -274,8 +280,7 @@ struct gateway *gateway_new(const struct config *cfg)
         .store = &g->store,
         .metrics = &g->metrics,
         .clock = &system_clock,
-        .ensure_listen = ensure_listen,
-        .listen_ctx = g->listener,
+        .ensure_listen = NULL, /* the subscribe hook LISTENs, off the dispatcher's path */
     });
     g->heartbeat = heartbeat_new(&(struct heartbeat_deps){
         .registry = g->registry,
