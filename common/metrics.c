@@ -169,6 +169,10 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
     gauge(&b, "replays_in_progress", "Connects whose backlog is still being replayed.",
           g->replays_in_progress);
     gauge(&b, "leader", "1 while this instance sequences the outbox.", LOADS(m->leader));
+    gauge(&b, "sequencer_stalled",
+          "1 while the leader lock is held by a session that is not a gateway, or nothing was "
+          "sequenced for 10 s with events waiting.",
+          LOADS(m->sequencer_stalled));
     counter(&b, "sequenced_events_total", "Outbox rows given a position by this instance.",
             LOAD(m->sequenced_events));
     counter(&b, "pruned_events_total", "Events deleted by retention by this instance.",

@@ -37,6 +37,7 @@ struct metrics {
     _Atomic int64_t listen_channels;          /* gauge: stream channels LISTENed or pending */
     _Atomic uint64_t listen_channels_refused; /* subscribes to a stream over the channel cap */
     _Atomic int64_t leader;                   /* gauge 0/1 */
+    _Atomic int64_t sequencer_stalled;        /* gauge 0/1: the lock foreign, or no sequencing */
     _Atomic uint64_t sequenced_events;
     _Atomic uint64_t pruned_events;
     _Atomic uint64_t publish_ok;

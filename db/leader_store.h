@@ -22,6 +22,18 @@ struct fleet_row {
     bool leader;
 };
 
+/* What a follower sees of the leader (for the stall check): the session
+ * holding the leader lock, and whether sequencing moves. Plain data. */
+struct leader_watch {
+    bool held;            /* a session holds the lock */
+    bool holder_gateway;  /* it is a gateway's sequencer (by application_name) */
+    int holder_pid;       /* its backend's pid */
+    char holder_user[64]; /* its role and application_name, cut to fit */
+    char holder_app[64];
+    int64_t head;        /* sse.state.head: the last position given out */
+    bool outbox_pending; /* sse.outbox holds a committed row */
+};
+
 struct leader_store_ops {
     /* Connects and LISTENs "sse#wake". 0, with *may_vacuum true if this
      * role owns sse.outbox (VACUUM is the owner's), or -1. */
@@ -29,6 +41,9 @@ struct leader_store_ops {
     /* Tries the leader lock without waiting: 1 if this connection holds it
      * now, 0 if another does, -1 on error. */
     int (*try_lock)(void *ctx);
+    /* Fills *w: who holds the leader lock, the head, whether the outbox
+     * holds rows. 0, or -1. */
+    int (*watch)(void *ctx, struct leader_watch *w);
     /* Releases the lock and sends "sse#wake", so another instance takes over
      * at once. 0, or -1. */
     int (*resign)(void *ctx);

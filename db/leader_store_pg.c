@@ -21,8 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LEADER_LOCK_KEY "6004712034128654481" /* a fixed key for pg_try_advisory_lock */
-#define BATCH_ROWS      "1000"
+#define BATCH_ROWS "1000"
 
 struct leader_store_pg {
     char *conninfo; /* fixed after new */
@@ -104,7 +103,7 @@ static int pg_connect(void *ctx, bool *may_vacuum)
 {
     struct leader_store_pg *s = ctx;
     disconnect(s);
-    s->conn = pg_connect_named(s->conninfo, "sse-gateway-sequencer");
+    s->conn = pg_connect_named(s->conninfo, LEADER_APP_NAME);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return fail(s, "could not connect");
     if (run(s, "LISTEN \"sse#wake\"", 0, NULL, "could not connect") != 0)
@@ -131,6 +130,33 @@ static int try_lock(void *ctx)
     int got = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return got;
+}
+
+/* Copies a column into a fixed buffer, cut to fit ("" for NULL). */
+static void copy_text(char *dst, size_t size, PGresult *r, int col)
+{
+    snprintf(dst, size, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+static int watch(void *ctx, struct leader_watch *w)
+{
+    PGresult *r =
+        query(ctx,
+              "SELECT h.pid, h.usename, h.application_name, h.gateway, (SELECT head "
+              "FROM sse.state), EXISTS (SELECT 1 FROM sse.outbox) FROM (" LEADER_HOLDER_SQL ") h",
+              0, NULL, "could not watch the leader lock");
+    if (!r)
+        return -1;
+    memset(w, 0, sizeof *w);
+    w->held = !PQgetisnull(r, 0, 0);
+    w->holder_pid = w->held ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    copy_text(w->holder_user, sizeof w->holder_user, r, 1);
+    copy_text(w->holder_app, sizeof w->holder_app, r, 2);
+    w->holder_gateway = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+    w->head = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    w->outbox_pending = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    PQclear(r);
+    return 0;
 }
 
 static int resign(void *ctx)
@@ -265,6 +291,7 @@ struct leader_store_ops leader_store_pg_ops(struct leader_store_pg *s)
     return (struct leader_store_ops){
         .connect = pg_connect,
         .try_lock = try_lock,
+        .watch = watch,
         .resign = resign,
         .sequence_batch = sequence_batch,
         .set_sleeping = set_sleeping,

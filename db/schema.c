@@ -1,6 +1,8 @@
 /*
- * schema: installs the compiled-in db/sql/schema.sql and prints the fleet for
- * `sse-gateway status`. Main thread only.
+ * schema: installs the compiled-in db/sql/schema.sql and prints the fleet, the
+ * positions and the leader lock's holder for `sse-gateway status` (a
+ * session that is not a gateway holding it stops every delivery). Main
+ * thread only.
  *
  * Migration never stalls publishers for long. It first compares the digest
  * recorded in sse.schema_version with the compiled-in file's: when they match
@@ -16,6 +18,7 @@
 #include "common/log.h"
 #include "common/pg_ops.h"
 #include "common/pg_text.h"
+#include "db/leader_store_pg.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -214,6 +217,16 @@ int schema_status(const char *conninfo, FILE *out)
                   "AS last_seen FROM sse.gateways ORDER BY id"},
         {"positions", "SELECT head, pruned_through, (SELECT count(*) FROM sse.outbox) AS "
                       "unsequenced FROM sse.state"},
+        /* The instances track the head over time; a one-shot look goes by
+         * the age of the oldest event waiting instead. */
+        {"leader lock",
+         "SELECT h.pid AS holder_pid, h.usename AS holder_user, h.application_name AS "
+         "holder_application, coalesce(round(extract(epoch FROM now() - o.oldest))::bigint, 0) "
+         "AS oldest_unsequenced_s, CASE WHEN h.pid IS NOT NULL AND NOT coalesce(h.gateway, "
+         "false) THEN 'STALLED: held by a session that is not a gateway' WHEN o.oldest < now() "
+         "- interval '10 seconds' THEN 'STALLED: nothing sequenced for over 10 s' WHEN h.pid IS "
+         "NULL THEN 'no leader' ELSE 'ok' END AS sequencer FROM (" LEADER_HOLDER_SQL
+         ") h, (SELECT min(published_at) AS oldest FROM sse.outbox) o"},
         {"streams (top 20 by retained events)",
          "SELECT stream, count(*) AS events, max(position) AS last_position FROM sse.events "
          "GROUP BY stream ORDER BY count(*) DESC, stream LIMIT 20"},

@@ -16,7 +16,9 @@
  *
  * Housekeeping: every instance upserts its sse.gateways row; the leader also
  * prunes retention and stale fleet rows, vacuums the outbox and samples its
- * lag. All timing comes from the injected clock, so tests drive the step.
+ * lag; a follower, after each try for the lock, checks that the leader is a
+ * gateway and that it sequences (watch_leader). All timing comes from the
+ * injected clock, so tests drive the step.
  */
 #include "db/sequencer.h"
 #include "common/clock.h"
@@ -27,8 +29,10 @@
 #include "db/leader_store.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -50,8 +54,13 @@ struct sequencer {
     int64_t next_connect, next_try_lock, next_fleet, next_retention, next_lag, next_vacuum;
     int64_t unvacuumed;  /* owned by sequencer thread: rows moved since the last vacuum */
     bool vacuum_refused; /* owned by sequencer thread: not allowed, stop trying */
-    _Atomic bool leader_pub, db_ok; /* shared: mirrors for other threads */
-    _Atomic bool draining;          /* shared: set by sequencer_set_draining */
+    /* owned by sequencer thread: a follower's watch of the leader */
+    bool watching;                   /* watch_head and progress_ms are set */
+    int64_t watch_head, progress_ms; /* the head, and when it last moved (or nothing waited) */
+    bool stalled;                    /* the gauge's value */
+    int64_t next_stall_log;          /* when a lasting stall is logged again */
+    _Atomic bool leader_pub, db_ok;  /* shared: mirrors for other threads */
+    _Atomic bool draining;           /* shared: set by sequencer_set_draining */
 };
 
 static void poke(void *ctx)
@@ -82,8 +91,18 @@ static int64_t now_ms(struct sequencer *s)
     return clock_now_ms(s->deps.clock);
 }
 
+static void set_stalled(struct sequencer *s, bool stalled)
+{
+    s->stalled = stalled;
+    atomic_store(&s->deps.metrics->sequencer_stalled, stalled ? 1 : 0);
+}
+
 static void set_leader(struct sequencer *s, bool leader)
 {
+    if (leader) { /* this instance sequences now; a later watch starts afresh */
+        set_stalled(s, false);
+        s->watching = false;
+    }
     if (leader != s->leader)
         log_info("sequencer", leader ? "became leader" : "no longer leader");
     s->leader = leader;
@@ -174,6 +193,69 @@ static void try_lead(struct sequencer *s)
     }
 }
 
+/* src as printable text: control characters and quotes escaped, so a
+ * role or application name cannot break or fake a log line. */
+static void escape(char *dst, size_t size, const char *src)
+{
+    size_t at = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && at + 5 < size; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+            at += (size_t)snprintf(dst + at, size - at, "\\x%02x", *p);
+        else
+            dst[at++] = (char)*p;
+    }
+    dst[at] = '\0';
+}
+
+/* Logs the stall as an error naming the lock's holder, or its absence. */
+static void log_stall(const struct leader_watch *w, bool foreign, int64_t waited_ms)
+{
+    char user[4 * sizeof w->holder_user + 1], app[4 * sizeof w->holder_app + 1];
+    escape(user, sizeof user, w->holder_user);
+    escape(app, sizeof app, w->holder_app);
+    if (foreign)
+        log_error("sequencer",
+                  "the leader lock is held by a session that is not a gateway: pid %d, user "
+                  "\"%s\", application \"%s\"; no event is sequenced, so none is delivered, "
+                  "until it lets go",
+                  w->holder_pid, user, app);
+    else if (w->held)
+        log_error("sequencer",
+                  "nothing sequenced for %" PRId64 " s while events wait in the outbox; the "
+                  "leader lock is held by pid %d, user \"%s\", application \"%s\"",
+                  waited_ms / 1000, w->holder_pid, user, app);
+    else
+        log_error("sequencer",
+                  "nothing sequenced for %" PRId64 " s while events wait in the outbox; "
+                  "nobody holds the leader lock",
+                  waited_ms / 1000);
+}
+
+/* A follower's watch of the leader, after each try for the lock. Another
+ * session holding the lock, or an outbox that waits while the head stays
+ * put, stops delivery on every instance while each looks healthy: say so,
+ * by name, at once and then once a minute, and export it. */
+static void watch_leader(struct sequencer *s, int64_t now)
+{
+    struct leader_watch w;
+    if (!ok(s, s->store->watch(s->store->ctx, &w)))
+        return;
+    if (!s->watching || w.head != s->watch_head || !w.outbox_pending) {
+        s->watching = true;
+        s->watch_head = w.head;
+        s->progress_ms = now;
+    }
+    bool foreign = w.held && !w.holder_gateway;
+    bool stuck = w.outbox_pending && now - s->progress_ms >= SEQUENCER_STALL_MS;
+    if ((foreign || stuck) && (!s->stalled || now >= s->next_stall_log)) {
+        log_stall(&w, foreign, now - s->progress_ms);
+        s->next_stall_log = now + SEQUENCER_STALL_LOG_MS;
+    } else if (!foreign && !stuck && s->stalled) {
+        log_info("sequencer", "the leader sequences again");
+    }
+    set_stalled(s, foreign || stuck);
+}
+
 static void resign(struct sequencer *s)
 {
     if (!s->leader || !s->connected)
@@ -243,6 +325,8 @@ int64_t sequencer_step(struct sequencer *s)
         resign(s);
     } else if (!s->leader && now >= s->next_try_lock) {
         try_lead(s);
+        if (s->connected && !s->leader)
+            watch_leader(s, now);
         s->next_try_lock = now + SEQUENCER_TRY_LOCK_MS;
     }
     int64_t until_fleet = s->connected ? housekeeping(s, now) : 0;

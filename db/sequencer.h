@@ -8,7 +8,11 @@
  * does it sleep and ask publishers to wake it ("sse#wake"), so concurrent
  * publishers do not serialize on NOTIFY's commit lock. Every instance also
  * upserts its row in sse.gateways; the leader prunes retention and stale
- * fleet rows. The database is behind a leader_store_ops.
+ * fleet rows. Followers watch the leader on their try-lock cadence: a lock
+ * held by a session that is not a gateway, or no sequencing for
+ * SEQUENCER_STALL_MS while the outbox waits, is logged as an error naming
+ * the holder and exported as sse_gateway_sequencer_stalled. The database is
+ * behind a leader_store_ops.
  */
 #ifndef SSE_SEQUENCER_H
 #define SSE_SEQUENCER_H
@@ -28,8 +32,10 @@ struct leader_store_ops;
 #define SEQUENCER_LAG_EVERY_MS       1000 /* the leader samples the outbox lag */
 #define SEQUENCER_BACKOFF_MIN_MS     100  /* reconnect after a loss; doubled per failed connect */
 #define SEQUENCER_BACKOFF_MAX_MS     5000
-#define SEQUENCER_VACUUM_EVERY_ROWS  2000 /* rows moved between two vacuums of the outbox */
-#define SEQUENCER_VACUUM_MIN_MS      250  /* and at least this long */
+#define SEQUENCER_VACUUM_EVERY_ROWS  2000  /* rows moved between two vacuums of the outbox */
+#define SEQUENCER_VACUUM_MIN_MS      250   /* and at least this long */
+#define SEQUENCER_STALL_MS           10000 /* no head move with the outbox waiting: stalled */
+#define SEQUENCER_STALL_LOG_MS       60000 /* a stall's error line, again while it lasts */
 
 struct sequencer_deps {
     const struct leader_store_ops *store; /* the database (leader_store_pg) */

@@ -4,7 +4,9 @@
  * once on a wake), resigning on drain, the reconnect backoff, the
  * leader_sleeping two-step, the vacuum threshold (and no vacuum by a role
  * that does not own the outbox), the cadences of pruning, lag samples and
- * the fleet row. The last test runs the real thread.
+ * the fleet row, and a follower's watch of the leader (a lock holder that is
+ * not a gateway, an outbox waiting 10 s with the head put). The real thread
+ * runs in one test.
  */
 #include "check.h"
 #include "common/metrics.h"
@@ -13,6 +15,7 @@
 #include "fakes/fake_leader_store.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -424,6 +427,85 @@ static void test_thread_resigns_and_removes_its_row_on_stop(void)
     rig_free(&r);
 }
 
+static int64_t stalled(struct rig *r)
+{
+    return atomic_load(&r->metrics.sequencer_stalled);
+}
+
+static void test_watch_foreign_holder(void)
+{
+    struct rig r;
+    rig_init(&r);
+    r.db.other_leader = true;
+    r.db.other.holder_gateway = false;
+    r.db.other.holder_pid = 77;
+    snprintf(r.db.other.holder_app, sizeof r.db.other.holder_app, "psql\nerror: forged");
+    step(&r);
+    CHECK(!sequencer_is_leader(r.s));
+    CHECK_EQ(r.db.calls[FLS_WATCH], 1); /* right after the refused try */
+    CHECK_EQ(stalled(&r), 1);           /* at once: nothing else needs to wait */
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK_EQ(r.db.calls[FLS_WATCH], 2);
+    CHECK_EQ(stalled(&r), 1);
+    /* It lets go: this instance takes over and sequences. */
+    r.db.other_leader = false;
+    r.db.outbox = 3;
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK(sequencer_is_leader(r.s));
+    CHECK_EQ(stalled(&r), 0);
+    CHECK_EQ(r.db.sequenced, 3);
+    CHECK_EQ(r.db.calls[FLS_WATCH], 2); /* a leader does not watch itself */
+    rig_free(&r);
+}
+
+static void test_watch_stall(void)
+{
+    struct rig r;
+    rig_init(&r);
+    r.db.other_leader = true; /* a gateway, which does not sequence */
+    r.db.outbox = 5;
+    step(&r);
+    CHECK_EQ(stalled(&r), 0);
+    for (int64_t waited = SEQUENCER_TRY_LOCK_MS; waited < SEQUENCER_STALL_MS;
+         waited += SEQUENCER_TRY_LOCK_MS) {
+        advance(&r, SEQUENCER_TRY_LOCK_MS);
+        step(&r);
+        CHECK_EQ(stalled(&r), 0);
+    }
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK_EQ(stalled(&r), 1); /* the outbox waited 10 s with the head put */
+    /* The head moves: the leader sequences again. */
+    r.db.other.head = 2;
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK_EQ(stalled(&r), 0);
+    /* An empty outbox never stalls, however long nothing is sequenced. */
+    r.db.outbox = 0;
+    advance(&r, 3 * SEQUENCER_STALL_MS);
+    step(&r);
+    CHECK_EQ(stalled(&r), 0);
+    /* Rows come: their 10 s count from the last look that found none. */
+    r.db.outbox = 1;
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    advance(&r, SEQUENCER_STALL_MS - 2 * SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK_EQ(stalled(&r), 0);
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK_EQ(stalled(&r), 1);
+    /* A failing watch is a lost connection, like any other call. */
+    r.db.fail = 1u << FLS_WATCH;
+    advance(&r, SEQUENCER_TRY_LOCK_MS);
+    step(&r);
+    CHECK(!sequencer_db_ok(r.s));
+    r.db.fail = 0;
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_takes_the_leader_role();
@@ -434,6 +516,8 @@ int main(void)
     test_vacuum_threshold();
     test_no_vacuum_unless_owner();
     test_housekeeping_cadence();
+    test_watch_foreign_holder();
+    test_watch_stall();
     test_thread_resigns_and_removes_its_row_on_stop();
     return CHECK_DONE();
 }

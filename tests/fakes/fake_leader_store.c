@@ -43,6 +43,25 @@ static int try_lock(void *ctx)
     return f->locked;
 }
 
+static int watch(void *ctx, struct leader_watch *w)
+{
+    struct fake_leader_store *f = ctx;
+    if (failing(f, FLS_WATCH))
+        return -1;
+    memset(w, 0, sizeof *w);
+    if (f->other_leader) {
+        *w = f->other;
+    } else if (f->locked) {
+        w->holder_gateway = true;
+        w->holder_pid = 1;
+        snprintf(w->holder_app, sizeof w->holder_app, "sse-gateway-sequencer");
+    }
+    w->held = f->other_leader || f->locked;
+    w->head = f->sequenced + (f->other_leader ? f->other.head : 0);
+    w->outbox_pending = f->outbox > 0;
+    return 0;
+}
+
 static int resign(void *ctx)
 {
     struct fake_leader_store *f = ctx;
@@ -147,9 +166,14 @@ void fake_leader_store_init(struct fake_leader_store *f)
     f->batch_rows = 1000;
     f->socket_fd = -1;
     f->leader_sleeping = true;
+    f->other.holder_gateway = true;
+    f->other.holder_pid = 4242;
+    snprintf(f->other.holder_user, sizeof f->other.holder_user, "sse");
+    snprintf(f->other.holder_app, sizeof f->other.holder_app, "sse-gateway-sequencer");
     f->ops = (struct leader_store_ops){
         .connect = fls_connect,
         .try_lock = try_lock,
+        .watch = watch,
         .resign = resign,
         .sequence_batch = sequence_batch,
         .set_sleeping = set_sleeping,

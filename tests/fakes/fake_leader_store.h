@@ -21,6 +21,7 @@
 enum fake_leader_call {
     FLS_CONNECT,
     FLS_TRY_LOCK,
+    FLS_WATCH,
     FLS_RESIGN,
     FLS_SEQUENCE_BATCH,
     FLS_SET_SLEEPING,
@@ -38,7 +39,10 @@ struct fake_leader_store {
     /* Set by the test. */
     long outbox;                /* committed rows not sequenced yet */
     long batch_rows;            /* a batch moves at most this many (init: 1000) */
-    bool other_leader;          /* another instance holds the lock */
+    bool other_leader;          /* another session holds the lock */
+    struct leader_watch other;  /* who it is (init: a gateway), and how far it sequenced: what
+                                   watch reports while other_leader (held: ignored; head is
+                                   added to sequenced) */
     bool not_owner;             /* the role does not own sse.outbox: no VACUUM */
     long prunable;              /* events the next prune deletes */
     int64_t lag_us, notify_ppm; /* what sample_lag reports */
@@ -57,8 +61,9 @@ struct fake_leader_store {
     struct leader_store_ops ops; /* ctx points back at the fake */
 };
 
-/* An empty outbox, no lock holder, leader_sleeping set (as a fresh schema
- * has it), not connected. */
+/* An empty outbox, no lock holder (another is a gateway's sequencer when
+ * there is one), leader_sleeping set (as a fresh schema has it), not
+ * connected. */
 void fake_leader_store_init(struct fake_leader_store *f);
 
 #endif
