@@ -15,87 +15,23 @@
  * it is resumed, so that call never races with the socket's end; a socket
  * that is awake (an overflow while writing) is never resumed at all, and
  * after connection_gone() no io call starts. Direct writes to a parked
- * socket have their own rules, above write_direct().
+ * socket have their own rules, above conn_write_direct().
  *
  * Does not: know which streams have which subscribers (registry.c), touch
  * sockets (web/ through conn_io_ops), or read any clock (callers pass now_ms).
  */
 #include "registry/connection.h"
-#include "common/xalloc.h"
-#include "registry/frame_queue.h"
+#include "registry/connection_internal.h"
 #define SSE_REGISTRY_INTERNAL /* this file stores the registry's slot */
 #include "registry/registry_slot.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
-
-#define CONNECTION_MAGIC 0x53534543u /* "SSEC" */
-/* A replay's slice when the connection has no byte limit. */
-#define REPLAY_SLICE (256 * 1024)
-
-struct connection {
-    unsigned magic;
-    _Atomic int refs;
-    uint64_t id;                /* fixed after creation */
-    char **streams;             /* fixed after creation: one block, names follow */
-    size_t nstreams;            /* fixed after creation */
-    int64_t expires_s;          /* fixed after creation */
-    size_t max_queued_bytes;    /* fixed after creation; 0 = unlimited */
-    void (*io_release)(void *); /* fixed after creation */
-    void *registry_slot;        /* guarded by the registry mutex; registry_slot.h */
-
-    pthread_mutex_t mtx;
-    const struct conn_io_ops *io; /* shared: guarded by mtx (set once) */
-    void *io_ctx;                 /* shared: guarded by mtx (set once) */
-    struct frame_queue queue;     /* shared: guarded by mtx; replay and final frame exempt */
-    bool suspended;               /* shared: guarded by mtx; the socket is parked */
-    bool resume_owed;             /* shared: guarded by mtx; someone cleared `suspended` */
-    bool flush_owed;              /* shared: guarded by mtx; parked with frames to send */
-    bool reader_wrote;            /* shared: guarded by mtx; MHD has sent the headers */
-    bool closing, gone;           /* shared: guarded by mtx */
-    enum conn_end end;            /* shared: guarded by mtx; set with closing */
-    uint64_t events;              /* shared: guarded by mtx */
-    /* The replay handshake (see connection_replay_begin); shared: guarded by mtx. */
-    bool replaying;          /* live events are remembered in skipped_through, not queued */
-    bool refill_armed;       /* the replayer waits for the queue to drain */
-    int64_t skipped_through; /* the highest position the replay must reach */
-    int64_t last_position;   /* the highest durable position queued */
-    conn_drained_fn drained; /* with drained_ctx: the replayer's wake-up */
-    void *drained_ctx;
-    _Atomic int64_t last_push_ms;  /* written under mtx, read without it */
-    _Atomic int64_t last_event_ms; /* written under mtx, read without it */
-};
 
 static _Atomic uint64_t next_id = 1;
-
-/* A connection travels through void * (MHD cls, dispatch messages). */
-static void check(const struct connection *c)
-{
-    assert(c && c->magic == CONNECTION_MAGIC);
-    (void)c;
-}
-
-/* Lock-held invariant check: trylock fails on a mutex held by anyone. */
-static void assert_held(struct connection *c)
-{
-    assert(pthread_mutex_trylock(&c->mtx) == EBUSY);
-    (void)c;
-}
-
-static void lock(struct connection *c)
-{
-    PTOK(pthread_mutex_lock(&c->mtx));
-}
-
-static void unlock(struct connection *c)
-{
-    PTOK(pthread_mutex_unlock(&c->mtx));
-}
 
 struct connection *connection_new(const struct connection_params *p)
 {
@@ -202,9 +138,7 @@ bool connection_has_stream(const struct connection *c, const char *stream)
     return false;
 }
 
-/* Clears `suspended`; whoever clears it owes the resume. Returns whether the
- * caller now owes one. Mutex held. */
-static bool take_resume_duty(struct connection *c)
+bool conn_take_resume_duty(struct connection *c)
 {
     assert_held(c);
     if (!c->suspended)
@@ -226,7 +160,7 @@ static enum conn_push_result after_enqueue(struct connection *c)
         c->flush_owed = true;
         return CONN_PUSH_NEEDS_RESUME;
     }
-    return take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
+    return conn_take_resume_duty(c) ? CONN_PUSH_NEEDS_RESUME : CONN_PUSH_QUEUED;
 }
 
 /* Monotonic updates: pushes from two threads may carry clock readings out of order. */
@@ -248,7 +182,7 @@ static enum conn_push_result push_limited(struct connection *c, struct frame *f,
         frame_queue_clear(&c->queue);
         c->closing = true;
         c->end = CONN_END_SLOW_CONSUMER;
-        take_resume_duty(c); /* a parked socket must wake to see the end */
+        conn_take_resume_duty(c); /* a parked socket must wake to see the end */
         return CONN_PUSH_OVERFLOW;
     }
     touch(c, now_ms, counts_as_event);
@@ -314,142 +248,6 @@ enum conn_push_result connection_push_replay(struct connection *c, struct frame 
     return r;
 }
 
-/* Replay pacing: the replayer queues up to the room under the byte limit,
- * arms, and is called back (drained) once the socket took half of it. The
- * callback runs under this mutex, on the thread that wrote. Mutex held. */
-static size_t room_limit(const struct connection *c)
-{
-    return c->max_queued_bytes ? c->max_queued_bytes : REPLAY_SLICE;
-}
-
-static void call_drained(struct connection *c)
-{
-    if (!c->refill_armed)
-        return;
-    c->refill_armed = false;
-    c->drained(c->drained_ctx, c);
-}
-
-/* After bytes left the queue: wakes an armed replayer at the low-water mark. */
-static void after_written(struct connection *c)
-{
-    if (c->refill_armed && frame_queue_bytes(&c->queue) <= room_limit(c) / 2)
-        call_drained(c);
-}
-
-void connection_replay_begin(struct connection *c, int64_t through, conn_drained_fn drained,
-                             void *ctx)
-{
-    check(c);
-    lock(c);
-    c->replaying = true;
-    c->refill_armed = false;
-    c->skipped_through = through;
-    c->drained = drained;
-    c->drained_ctx = ctx;
-    unlock(c);
-}
-
-size_t connection_replay_room(struct connection *c)
-{
-    check(c);
-    lock(c);
-    size_t limit = room_limit(c), queued = frame_queue_bytes(&c->queue);
-    unlock(c);
-    return queued < limit ? limit - queued : 0;
-}
-
-bool connection_replay_end(struct connection *c, int64_t scanned_through)
-{
-    check(c);
-    lock(c);
-    bool done = !c->replaying || c->skipped_through <= scanned_through;
-    if (done) {
-        c->replaying = false;
-        c->refill_armed = false;
-    }
-    unlock(c);
-    return done;
-}
-
-bool connection_replay_arm(struct connection *c)
-{
-    check(c);
-    lock(c);
-    bool armed = !c->closing && !c->gone && frame_queue_bytes(&c->queue) > room_limit(c) / 2;
-    c->refill_armed = armed;
-    unlock(c);
-    return armed;
-}
-
-/* Direct writes: with io->send, a push to a parked socket leaves it parked
- * and sets `flush_owed` (after_enqueue); the pusher's connection_resume()
- * then writes the queue straight to the socket under the mutex
- * (libmicrohttpd never touches a parked socket, and parks only once
- * everything before was sent). Only when the socket does not take it all,
- * or fails, is it un-parked so the HTTP worker writes the rest with its own
- * deadline. Waking a parked socket costs a pass over every parked socket of
- * its worker (docs/DESIGN.md, Write paths); a direct write costs one
- * syscall. */
-
-/* Writes queued frames straight to the socket (io->send) until at most keep
- * bytes are left or the socket takes no more. Returns true if everything
- * meant went. Mutex held. */
-static bool write_direct(struct connection *c, size_t keep)
-{
-    enum { MAX_IOV = 64 };
-    while (frame_queue_bytes(&c->queue) > keep) {
-        struct iovec iov[MAX_IOV];
-        size_t bytes;
-        int64_t published; /* of the first whole event frame, as the reader reports */
-        int n = frame_queue_iov(&c->queue, iov, MAX_IOV, frame_queue_bytes(&c->queue) - keep,
-                                &bytes, &published);
-        long w = c->io->send(c->io_ctx, iov, n, published);
-        if (w > 0) {
-            frame_queue_written(&c->queue, (size_t)w);
-            after_written(c);
-        }
-        if (w < 0 || (size_t)w < bytes)
-            return false;
-    }
-    return true;
-}
-
-/* Writes the queue to the parked socket. Returns true if the socket must be
- * un-parked: it did not take everything, or failed. Mutex held. */
-static bool flush_parked(struct connection *c)
-{
-    c->flush_owed = false;
-    return !write_direct(c, 0) && take_resume_duty(c);
-}
-
-void connection_resume(struct connection *c)
-{
-    check(c);
-    lock(c);
-    if (c->flush_owed && c->suspended && !c->gone)
-        flush_parked(c); /* a short write takes the resume duty */
-    bool call = c->resume_owed && !c->gone && c->io;
-    c->resume_owed = false;
-    const struct conn_io_ops *io = c->io;
-    void *io_ctx = c->io_ctx;
-    unlock(c);
-    /* Outside the lock: the socket stays parked until this call, so it cannot
-     * end (and connection_gone cannot run) in between. */
-    if (call)
-        io->resume(io_ctx);
-}
-
-void connection_wake(struct connection *c)
-{
-    check(c);
-    lock(c);
-    if (c->flush_owed && c->suspended && !c->gone)
-        take_resume_duty(c);
-    unlock(c);
-    connection_resume(c);
-}
-
 bool connection_close(struct connection *c, struct frame *final_frame, enum conn_end why)
 {
     check(c);
@@ -462,8 +260,8 @@ bool connection_close(struct connection *c, struct frame *final_frame, enum conn
             frame_queue_push_exempt(&c->queue, final_frame);
         c->closing = true;
         c->end = why;
-        resume = take_resume_duty(c);
-        call_drained(c); /* a waiting replayer lets go */
+        resume = conn_take_resume_duty(c);
+        conn_call_drained(c); /* a waiting replayer lets go */
     }
     unlock(c);
     return resume;
@@ -517,12 +315,12 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
      * never interleave; but the first call may come before the response's
      * headers went out, so it never writes. */
     if (c->io && c->io->send && c->reader_wrote && frame_queue_bytes(&c->queue) > max)
-        write_direct(c, max);
+        conn_write_direct(c, max);
     /* Copy across frames into MHD's block. */
     size_t n = frame_queue_read(&c->queue, buf, max, oldest_published_us);
     if (n > 0) {
         c->reader_wrote = true;
-        after_written(c);
+        conn_after_written(c);
     }
     long r = (long)n;
     if (n == 0) {
@@ -552,7 +350,7 @@ void connection_gone(struct connection *c)
     c->resume_owed = false;
     c->flush_owed = false;
     frame_queue_clear(&c->queue);
-    call_drained(c); /* a waiting replayer lets go */
+    conn_call_drained(c); /* a waiting replayer lets go */
     unlock(c);
 }
 
