@@ -7,7 +7,16 @@
  * Only when the socket does not take it all, or fails, is it un-parked so
  * its HTTP worker writes the rest. Waking a parked socket costs a pass over
  * every parked socket of its worker (docs/DESIGN.md, Write paths); a direct
- * write costs one syscall. Threads: any, under the mutex.
+ * write costs one syscall.
+ *
+ * The write deadline lives here too: a socket is stalled when it is awake
+ * (it has bytes to send) and took none for --write-deadline. Every write,
+ * the reader's every call (libmicrohttpd calls it only once everything
+ * before was sent), a park and an un-park clear `stalled_since`; the HTTP
+ * layer's watch stamps it when it finds it clear or finds the kernel's send
+ * queue shorter than at its last look, and cuts the socket when the stamp
+ * is older than the deadline. So a slow but steady reader is never cut,
+ * whoever writes to it. Threads: any, under the mutex.
  */
 #include "registry/connection_internal.h"
 
@@ -25,6 +34,7 @@ bool conn_write_direct(struct connection *c, size_t keep)
         long w = c->io->send(c->io_ctx, iov, n, published);
         if (w > 0) {
             frame_queue_written(&c->queue, (size_t)w);
+            c->stalled_since = 0;
             conn_after_written(c);
         }
         if (w < 0 || (size_t)w < bytes)
@@ -66,4 +76,39 @@ void connection_wake(struct connection *c)
         conn_take_resume_duty(c);
     unlock(c);
     connection_resume(c);
+}
+
+enum conn_stall connection_check_stall(struct connection *c, int64_t now_ms, int64_t deadline_ms)
+{
+    check(c);
+    enum conn_stall r = CONN_MOVING;
+    lock(c);
+    if (c->gone || c->suspended) {
+        c->stalled_since = 0;
+        unlock(c);
+        return r;
+    }
+    /* The kernel's send queue shrinks while the client reads, even when no
+     * write of ours can go through yet (it wakes writers only once a third
+     * of its buffer is free): that is progress too. */
+    long unsent = c->io && c->io->unsent ? c->io->unsent(c->io_ctx) : -1;
+    bool taken = unsent >= 0 && unsent < c->unsent_seen;
+    c->unsent_seen = unsent;
+    if (c->stalled_since == 0 || taken) {
+        c->stalled_since = now_ms; /* moved since the last look: count from now */
+    } else if (now_ms - c->stalled_since >= deadline_ms) {
+        /* Lossless: the client resumes from the Last-Event-ID of what it got. */
+        r = c->closing ? CONN_CUT_CLOSING : CONN_CUT;
+        if (!c->closing) {
+            c->closing = true;
+            c->end = CONN_END_WRITE_DEADLINE;
+            frame_queue_clear(&c->queue);
+            conn_call_drained(c);
+        }
+        if (c->io && c->io->abort)
+            c->io->abort(c->io_ctx); /* still open: gone has not run */
+        c->stalled_since = now_ms;   /* once per deadline at most, if it lingers */
+    }
+    unlock(c);
+    return r;
 }

@@ -146,6 +146,7 @@ bool conn_take_resume_duty(struct connection *c)
     c->suspended = false;
     c->flush_owed = false;
     c->resume_owed = true;
+    c->stalled_since = 0; /* awake from now: the write deadline counts again */
     return true;
 }
 
@@ -278,6 +279,7 @@ const char *connection_end_name(enum conn_end why)
         [CONN_END_OVERLOADED] = "overloaded",
         [CONN_END_REPLAY_FAILED] = "replay_failed",
         [CONN_END_NOT_SERVED] = "not_served",
+        [CONN_END_WRITE_DEADLINE] = "write_deadline",
     };
     return (size_t)why < sizeof names / sizeof names[0] ? names[why] : "unknown";
 }
@@ -305,6 +307,8 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
     check(c);
     assert(max > 0); /* 0 would look like "parked" */
     lock(c);
+    /* MHD calls only once everything before was sent: the socket moves. */
+    c->stalled_since = 0;
     /* MHD offers only the response's small block (READER_BLOCK) per call: a
      * backlog goes out straight to the socket in one large write first, and
      * the last block's worth (or what the socket did not take) is handed to
@@ -330,6 +334,7 @@ long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldes
             /* Park under the lock: a push now either came before (and was
              * copied) or will find `suspended` set and owe the resume. */
             c->suspended = true;
+            c->stalled_since = 0;
             c->resume_owed = false;
             c->flush_owed = false;
             if (c->io)

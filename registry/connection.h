@@ -33,6 +33,14 @@ struct conn_io_ops {
      * bytes written (0 when it takes nothing), or -1 when the socket failed.
      * oldest_published_us: commit time of the first event frame, or 0. */
     long (*send)(void *io_ctx, const struct iovec *iov, int iovcnt, int64_t oldest_published_us);
+    /* Optional. Called with the connection mutex held, before
+     * connection_gone(), when the socket must end although it accepts
+     * nothing: break it (shutdown(2)) so its HTTP worker sees it fail. */
+    void (*abort)(void *io_ctx);
+    /* Optional. Called with the connection mutex held, before
+     * connection_gone(): the bytes the socket holds not yet taken by the
+     * client (the kernel's send queue), or -1. */
+    long (*unsent)(void *io_ctx);
 };
 
 struct connection_params {
@@ -132,14 +140,15 @@ void connection_wake(struct connection *c);
 
 /* Why the gateway ended a connection, for its access record. */
 enum conn_end {
-    CONN_END_NONE,          /* not ended by the gateway: the client left, or its socket failed */
-    CONN_END_SLOW_CONSUMER, /* more than max_queued_bytes behind (set by the push) */
-    CONN_END_EXPIRED,       /* its token expired */
-    CONN_END_IDLE,          /* no event for --idle-timeout */
-    CONN_END_SHUTDOWN,      /* the gateway drains or stops */
-    CONN_END_OVERLOADED,    /* over --max-connections */
-    CONN_END_REPLAY_FAILED, /* its replay could not be read */
-    CONN_END_NOT_SERVED,    /* its connect waited too long to be served */
+    CONN_END_NONE,           /* not ended by the gateway: the client left, or its socket failed */
+    CONN_END_SLOW_CONSUMER,  /* more than max_queued_bytes behind (set by the push) */
+    CONN_END_EXPIRED,        /* its token expired */
+    CONN_END_IDLE,           /* no event for --idle-timeout */
+    CONN_END_SHUTDOWN,       /* the gateway drains or stops */
+    CONN_END_OVERLOADED,     /* over --max-connections */
+    CONN_END_REPLAY_FAILED,  /* its replay could not be read */
+    CONN_END_NOT_SERVED,     /* its connect waited too long to be served */
+    CONN_END_WRITE_DEADLINE, /* its socket accepted no byte for --write-deadline */
 };
 /* "slow_consumer", "expired", …; "none" for CONN_END_NONE. */
 const char *connection_end_name(enum conn_end why);
@@ -160,6 +169,20 @@ uint64_t connection_events(struct connection *c);
  * On return *oldest_published_us is the commit time of the first event frame
  * copied (0 if none), for the latency histogram. */
 long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldest_published_us);
+
+/* --write-deadline, checked by the HTTP layer's watch at now_ms: a socket
+ * that is awake (it has bytes to send) and whose client took no byte for
+ * deadline_ms is broken (io->abort) and the connection ends for
+ * CONN_END_WRITE_DEADLINE unless the gateway had ended it already. A parked
+ * socket has nothing to send, so never stalls; every write, park and
+ * un-park, and every look that finds the kernel's send queue shorter than
+ * at the last look, restarts the count. */
+enum conn_stall {
+    CONN_MOVING,      /* parked, or took bytes within the deadline */
+    CONN_CUT,         /* broken now, ended for the write deadline */
+    CONN_CUT_CLOSING, /* broken now; the gateway had ended it already (another reason) */
+};
+enum conn_stall connection_check_stall(struct connection *c, int64_t now_ms, int64_t deadline_ms);
 
 /* HTTP layer: the socket is gone; no io call happens after this returns. */
 void connection_gone(struct connection *c);

@@ -41,6 +41,8 @@ struct connection {
     bool flush_owed;              /* shared: guarded by mtx; parked with frames to send */
     bool reader_wrote;            /* shared: guarded by mtx; MHD has sent the headers */
     bool closing, gone;           /* shared: guarded by mtx */
+    int64_t stalled_since;        /* shared: guarded by mtx; 0: moving (conn_direct.c) */
+    long unsent_seen;             /* shared: guarded by mtx; the send queue at the last look */
     enum conn_end end;            /* shared: guarded by mtx; set with closing */
     uint64_t events;              /* shared: guarded by mtx */
     /* The replay handshake (see connection_replay_begin); shared: guarded by mtx. */

@@ -19,6 +19,7 @@
  */
 #include "web/http_server.h"
 #include "common/log.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 #include "web/cors.h"
 #include "web/escape.h"
@@ -363,6 +364,7 @@ struct web *web_new(const struct web_config *cfg, const struct web_deps *deps)
 {
     struct web *w = xcalloc(1, sizeof *w);
     w->magic = WEB_MAGIC;
+    w->stall_watch = worker_new("http", NULL, NULL);
     w->cfg = *cfg;
     w->cfg.listen = xstrdup(cfg->listen);
     w->deps = *deps;
@@ -473,6 +475,18 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
     return d;
 }
 
+/* The stall watch: looks at every SSE socket a few times per write
+ * deadline, so a stalled one is cut within about a quarter of it late. */
+static void *watch_stalls(void *arg)
+{
+    struct web *w = arg;
+    long tick = w->cfg.write_deadline_ms / 4;
+    tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+    while (worker_wait(w->stall_watch, tick))
+        web_sweep_stalled(w);
+    return NULL;
+}
+
 int web_start(struct web *w)
 {
     unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
@@ -480,7 +494,7 @@ int web_start(struct web *w)
     if (start_watch(w, &w->main_ep, threads, limit) != 0)
         return -1;
     w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads, limit, NULL);
-    if (!w->daemon)
+    if (!w->daemon || worker_start(w->stall_watch, watch_stalls, w) != 0)
         return -1;
     if (w->cfg.admin_listen) {
         if (start_watch(w, &w->admin_ep, 1, ADMIN_CONNECTIONS) != 0)
@@ -513,6 +527,7 @@ void web_stop(struct web *w)
         MHD_stop_daemon(w->admin_daemon);
     w->admin_daemon = NULL;
     /* After the daemons: their last closes still tell the watches. */
+    worker_stop(w->stall_watch);
     header_watch_stop(w->main_ep.watch);
     header_watch_stop(w->admin_ep.watch);
 }
@@ -526,6 +541,7 @@ void web_free(struct web *w)
     free((char *)w->cfg.admin_listen);
     header_watch_free(w->main_ep.watch);
     header_watch_free(w->admin_ep.watch);
+    worker_free(w->stall_watch);
     cors_free(w->cors);
     PTOK(pthread_mutex_destroy(&w->mtx));
     w->magic = 0;

@@ -67,17 +67,6 @@ void web_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (!req)
         return;
     assert(req->magic == REQ_MAGIC);
-    /* An SSE socket that accepted nothing for --write-deadline: MHD closed it;
-     * the client resumes from its Last-Event-ID. One already closed (over
-     * --max-queued-bytes, a drain) times out too when its client reads
-     * nothing more: it was counted, or is not slow, then. */
-    if (req->sub && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED &&
-        !connection_is_closed(req->sub)) {
-        metrics_add(&w->deps.metrics->slow_consumer_disconnects, 1);
-        if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
-            log_warn("http", "closed a subscriber: nothing written for %ld ms (write deadline)",
-                     w->cfg.write_deadline_ms);
-    }
     if (req->sub) {
         /* MHD calls this before it frees the response, whose free callback
          * writes the record; the reference keeps the sub alive either way. */

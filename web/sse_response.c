@@ -41,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -89,7 +91,7 @@ static void io_resume(void *ctx)
 
 /* A write to the parked socket, under the connection's mutex: never blocks,
  * never raises SIGPIPE. The connection un-parks the socket when this falls
- * short, so MHD waits for room and applies --write-deadline. */
+ * short, so MHD waits for room (and the write deadline counts). */
 static long io_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t oldest_published_us)
 {
     struct sub *s = ctx;
@@ -110,7 +112,29 @@ static long io_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t olde
     return (long)n;
 }
 
-static const struct conn_io_ops mhd_io = {io_suspend, io_resume, io_send};
+/* The write deadline: the socket took nothing for too long. Called under the
+ * connection's mutex before connection_gone, so the descriptor is still the
+ * daemon's (MHD frees the response, which calls gone, before it closes the
+ * socket): break it, and its worker sees it fail and ends the request. */
+static void io_abort(void *ctx)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    if (s->fd >= 0)
+        shutdown(s->fd, SHUT_RDWR);
+}
+
+/* What the kernel still holds for the client, for the write deadline: under
+ * the connection's mutex before connection_gone, like io_abort. */
+static long io_unsent(void *ctx)
+{
+    struct sub *s = ctx;
+    assert(s->magic == SUB_MAGIC);
+    int n;
+    return s->fd >= 0 && ioctl(s->fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
+static const struct conn_io_ops mhd_io = {io_suspend, io_resume, io_send, io_abort, io_unsent};
 
 static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -234,13 +258,6 @@ static struct frame *shutdown_sentinel(struct web *w)
                                "{\"reason\":\"drain\"}");
 }
 
-/* --write-deadline in MHD's whole seconds, rounded up, at least 1. */
-static unsigned deadline_seconds(const struct web *w)
-{
-    long ms = w->cfg.write_deadline_ms > 0 ? w->cfg.write_deadline_ms : 1;
-    return (unsigned)((ms + 999) / 1000);
-}
-
 /* Step 1, parse and authorize: the query (streams, cursor, token), the
  * token's right to subscribe to every stream, then the Last-Event-ID header.
  * Returns true with *sr filled (the caller clears it) and *expires_s set;
@@ -359,11 +376,10 @@ static enum MHD_Result admit(struct web *w, struct request *req, struct sub *s,
     }
     req->sub = connection_ref(conn);
     req->sub_state = s; /* lives as long as its connection */
-    /* MHD's timeout counts time without a byte moving, and MHD neither times
-     * out a parked socket nor calls the reader of one it cannot write: so on
-     * an SSE response it is exactly "the socket accepted nothing for
-     * --write-deadline". Resuming restarts the count. */
-    MHD_set_connection_option(req->mhd, MHD_CONNECTION_OPTION_TIMEOUT, deadline_seconds(w));
+    /* No libmicrohttpd timeout on an SSE response: it counts only its own
+     * writes, and most of this socket's bytes are written directly. The
+     * write deadline is the watch's (web_sweep_stalled). */
+    MHD_set_connection_option(req->mhd, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     struct frame *final = NULL;
     enum conn_end why = CONN_END_SHUTDOWN;
     if (closing) {
@@ -441,4 +457,25 @@ size_t web_open_streams(struct web *w)
     size_t n = w->nsubs;
     PTOK(pthread_mutex_unlock(&w->mtx));
     return n;
+}
+
+void web_sweep_stalled(struct web *w)
+{
+    struct conn_list open = {0};
+    PTOK(pthread_mutex_lock(&w->mtx));
+    for (struct sub *s = w->subs; s; s = s->next)
+        conn_list_push(&open, connection_ref(s->conn));
+    PTOK(pthread_mutex_unlock(&w->mtx));
+    int64_t now = clock_now_ms(w->deps.clock);
+    size_t cut = 0;
+    for (size_t i = 0; i < open.len; i++)
+        if (connection_check_stall(open.items[i], now, w->cfg.write_deadline_ms) == CONN_CUT)
+            cut++;
+    conn_list_free(&open);
+    if (!cut)
+        return;
+    metrics_add(&w->deps.metrics->slow_consumer_disconnects, cut);
+    if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+        log_warn("http", "closed %zu subscriber(s): no byte accepted for %ld ms (write deadline)",
+                 cut, w->cfg.write_deadline_ms);
 }

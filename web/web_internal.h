@@ -40,6 +40,7 @@
 
 struct sub;
 struct watched;
+struct worker;
 struct connection;
 struct sockaddr;
 
@@ -72,6 +73,7 @@ struct web {
     struct log_budget client_log; /* lines about bad or stuck clients */
     struct log_budget access_log; /* access records */
     char client_etag[ETAG_SIZE];  /* fixed after start: of the embedded client */
+    struct worker *stall_watch;   /* fixed after start: runs web_sweep_stalled */
 };
 
 /* Per request, from the URI logger until MHD reports completion. */
@@ -154,6 +156,10 @@ enum MHD_Result web_serve_events(struct web *w, struct request *req, const char 
  * with_sentinel (one already closing keeps what it has), and marks the
  * server closing: later subscriptions get a sentinel at once. */
 void web_close_streams(struct web *w, bool with_sentinel);
+/* The write deadline: cuts every SSE socket that is awake and accepted no
+ * byte for --write-deadline (connection_check_stall), counts and logs them.
+ * The stall watch's thread. */
+void web_sweep_stalled(struct web *w);
 
 /* publish_endpoint.c */
 

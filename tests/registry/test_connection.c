@@ -704,6 +704,71 @@ static void test_end_and_events(void)
     connection_unref(c);
 }
 
+/* A socket that takes nothing, and remembers being broken. */
+struct stuck_sock {
+    int aborts;
+};
+
+static void stuck_suspend(void *ctx)
+{
+    (void)ctx;
+}
+
+static void stuck_resume(void *ctx)
+{
+    (void)ctx;
+}
+
+static long stuck_send(void *ctx, const struct iovec *iov, int iovcnt, int64_t published)
+{
+    (void)ctx, (void)iov, (void)iovcnt, (void)published;
+    return 0;
+}
+
+static void stuck_abort(void *ctx)
+{
+    ((struct stuck_sock *)ctx)->aborts++;
+}
+
+static const struct conn_io_ops stuck_ops = {stuck_suspend, stuck_resume, stuck_send, stuck_abort};
+
+static void test_write_deadline(void)
+{
+    const char *names[] = {"s"};
+    struct stuck_sock sock = {0};
+    char buf[8];
+    int64_t pub;
+    struct connection *c = connection_new(&(struct connection_params){
+        .streams = names, .nstreams = 1, .io = &stuck_ops, .io_ctx = &sock});
+    /* Parked: nothing to send, never stalled, however long. */
+    CHECK_EQ(connection_read(c, buf, sizeof buf, &pub), CONN_READ_SUSPENDED);
+    CHECK_EQ(connection_check_stall(c, 1000, 100), CONN_MOVING);
+    CHECK_EQ(connection_check_stall(c, 99000, 100), CONN_MOVING);
+    /* Awake with bytes the socket does not take: counted from the first look. */
+    CHECK_EQ(push_text(c, "abcdefgh", 0), CONN_PUSH_NEEDS_RESUME);
+    connection_resume(c);
+    CHECK_EQ(connection_check_stall(c, 100000, 100), CONN_MOVING); /* stamped now */
+    CHECK_EQ(connection_check_stall(c, 100099, 100), CONN_MOVING);
+    /* A read (libmicrohttpd had room) restarts the count. */
+    CHECK_EQ(connection_read(c, buf, 2, &pub), 2);
+    CHECK_EQ(connection_check_stall(c, 100150, 100), CONN_MOVING);
+    CHECK_EQ(connection_check_stall(c, 100249, 100), CONN_MOVING);
+    CHECK_EQ(sock.aborts, 0);
+    CHECK_EQ(connection_check_stall(c, 100250, 100), CONN_CUT);
+    CHECK_EQ(sock.aborts, 1);
+    CHECK(connection_is_closed(c));
+    CHECK_EQ(connection_end(c), CONN_END_WRITE_DEADLINE);
+    CHECK_EQ(connection_queued_bytes(c), 0);
+    /* It lingers: broken again a deadline later, counted once. */
+    CHECK_EQ(connection_check_stall(c, 100300, 100), CONN_MOVING);
+    CHECK_EQ(connection_check_stall(c, 100350, 100), CONN_CUT_CLOSING);
+    CHECK_EQ(sock.aborts, 2);
+    connection_gone(c);
+    CHECK_EQ(connection_check_stall(c, 200000, 100), CONN_MOVING); /* gone: no io call */
+    CHECK_EQ(sock.aborts, 2);
+    connection_unref(c);
+}
+
 int main(void)
 {
     test_table();
@@ -715,5 +780,6 @@ int main(void)
     test_wake();
     test_replay_handshake();
     test_end_and_events();
+    test_write_deadline();
     return CHECK_DONE();
 }
