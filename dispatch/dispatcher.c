@@ -209,16 +209,6 @@ static void serve(struct dispatcher *d, struct connection *c, bool has_cursor, i
     registry_add(d->deps.registry, c); /* false if the client left meanwhile */
 }
 
-/* LISTENs c's streams' channels (a synchronous round trip to the listener
- * when one is new), so a NOTIFY sent once c is registered reaches us. */
-static void ensure_listen(struct dispatcher *d, struct connection *c)
-{
-    if (!d->deps.ensure_listen)
-        return;
-    for (size_t i = 0; i < connection_stream_count(c); i++)
-        d->deps.ensure_listen(d->deps.listen_ctx, connection_stream(c, i));
-}
-
 static void hold(struct dispatcher *d, struct connection *c, bool has_cursor, int64_t cursor)
 {
     if (d->nheld == d->held_cap) {
@@ -241,8 +231,6 @@ static void serve_held(struct dispatcher *d)
             continue;
         }
         if (d->known && (!h.has_cursor || h.cursor <= d->position)) {
-            /* Again: the listener drops channels left unused for a while. */
-            ensure_listen(d, h.conn);
             serve(d, h.conn, h.has_cursor, h.cursor);
         } else if (now - h.since_ms >= HOLD_MAX_MS) {
             if (connection_close(h.conn, NULL, CONN_END_NOT_SERVED))
@@ -288,7 +276,6 @@ static void handle_connect(struct dispatcher *d, struct dispatch_msg *m)
     struct connection *c = m->conn;
     if (connection_is_closed(c))
         return; /* the client left while queued */
-    ensure_listen(d, c);
     /* Learn the position now, or catch up first when the cursor is ahead of
      * us (the client came from an instance further along). While the store
      * is failing, leave retries to the end of the batch: one per batch, not

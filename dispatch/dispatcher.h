@@ -34,10 +34,6 @@ struct dispatcher_deps {
     const struct event_store_ops *store;
     struct metrics *metrics;
     const struct clock_ops *clock;
-    /* Makes sure ephemeral NOTIFYs on stream reach us before a subscriber is
-     * registered (the listener's synchronous LISTEN). May be NULL in tests. */
-    int (*ensure_listen)(void *ctx, const char *stream);
-    void *listen_ctx;
 };
 
 /* Wires the dispatcher; starts no thread. */

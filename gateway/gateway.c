@@ -280,7 +280,6 @@ struct gateway *gateway_new(const struct config *cfg)
         .store = &g->store,
         .metrics = &g->metrics,
         .clock = &system_clock,
-        .ensure_listen = NULL, /* the subscribe hook LISTENs, off the dispatcher's path */
     });
     g->heartbeat = heartbeat_new(&(struct heartbeat_deps){
         .registry = g->registry,

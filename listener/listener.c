@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/pg_ops.h"
+#include "common/worker.h"
 #include "common/xalloc.h"
 #include "dispatch/dispatch_queue.h"
 #include "listener/listener_internal.h"
@@ -353,6 +354,16 @@ static void *run(void *arg)
 
 /* ---- public ---- */
 
+/* The worker's wake hook: the thread blocks in libevent, not on the
+ * worker's condvar, so the stop reaches it as a command in its inbox. */
+static void push_stop(void *ctx)
+{
+    struct listener *l = ctx;
+    PTOK(pthread_mutex_lock(&l->mtx));
+    inbox_push_stop(l);
+    PTOK(pthread_mutex_unlock(&l->mtx));
+}
+
 struct listener *listener_new(const struct listener_deps *deps)
 {
     assert(deps->pg && deps->queue && deps->metrics && deps->clock);
@@ -371,6 +382,7 @@ struct listener *listener_new(const struct listener_deps *deps)
     atomic_init(&l->connected, false);
     PTOK(pthread_mutex_init(&l->mtx, NULL));
     l->channels = channels_new();
+    l->worker = worker_new("listener", push_stop, l);
     return l;
 }
 
@@ -379,17 +391,14 @@ int listener_start(struct listener *l)
     PTOK(pthread_mutex_lock(&l->mtx));
     bool stopping = l->stopping;
     PTOK(pthread_mutex_unlock(&l->mtx));
-    if (l->started || stopping)
+    if (l->started || stopping) /* a stopped listener does not start again */
         return -1;
     struct timeval health = ms_to_tv(l->deps.health_check_ms), now = {0, 0};
     event_add(l->inbox_ev, NULL);
     event_add(l->health_ev, &health);
     if (!l->conn)
         evtimer_add(l->reconnect_ev, &now);
-    int err = pthread_create(&l->thread, NULL, run, l);
-    if (err != 0) {
-        char buf[128];
-        log_error("listener", "could not start the thread: %s", strerror_r(err, buf, sizeof buf));
+    if (worker_start(l->worker, run, l) != 0) {
         event_del(l->inbox_ev);
         event_del(l->health_ev);
         event_del(l->reconnect_ev);
@@ -404,14 +413,9 @@ void listener_stop(struct listener *l)
     if (!l)
         return;
     PTOK(pthread_mutex_lock(&l->mtx));
-    bool first = !l->stopping;
-    l->stopping = true;
-    if (first && l->started)
-        inbox_push_stop(l);
+    l->stopping = true; /* from now on ensure refuses at once */
     PTOK(pthread_mutex_unlock(&l->mtx));
-    if (!l->started)
-        return;
-    PTOK(pthread_join(l->thread, NULL));
+    worker_stop(l->worker); /* push_stop, then join; safe twice */
     l->started = false;
 }
 
@@ -426,6 +430,7 @@ void listener_free(struct listener *l)
     event_free(l->reconnect_ev);
     event_base_free(l->base);
     channels_free(l->channels);
+    worker_free(l->worker);
     PTOK(pthread_mutex_destroy(&l->mtx));
     l->magic = 0;
     free(l);

@@ -45,13 +45,15 @@ struct channel {
     char name[];      /* immutable; the set's key */
 };
 
+struct worker;
+
 struct listener {
     unsigned magic;                                    /* fixed after start */
     struct listener_deps deps;                         /* fixed after start */
     struct event_base *base;                           /* fixed after start */
     struct event *inbox_ev, *health_ev, *reconnect_ev; /* fixed after start */
     int inbox_fd;                                      /* fixed after start */
-    pthread_t thread;                                  /* owned by the caller of start/stop */
+    struct worker *worker;                             /* fixed after new: the thread */
     bool started;                                      /* owned by the caller of start/stop */
     void *conn;                                        /* owned by listener thread */
     struct event *sock_ev;                             /* owned by listener thread */

@@ -51,12 +51,6 @@ static const struct conn_io_ops sock_ops = {sock_suspend, sock_resume};
 
 /* ---- the rig ---- */
 
-struct listen_log {
-    int calls;
-    size_t registered_at_call[8]; /* registry size seen by each call */
-    char streams[8][16];
-};
-
 struct rig {
     struct fake_store *store;
     struct event_store_ops ops;
@@ -67,22 +61,9 @@ struct rig {
     struct event_window *window;
     struct replayer *replayer;
     struct dispatcher *d;
-    struct listen_log listen;
     struct sock socks[8];
     size_t nsocks;
 };
-
-static int record_listen(void *ctx, const char *stream)
-{
-    struct rig *r = ctx;
-    struct listen_log *l = &r->listen;
-    if (l->calls < 8) {
-        l->registered_at_call[l->calls] = registry_connection_count(r->registry);
-        snprintf(l->streams[l->calls], sizeof l->streams[0], "%s", stream);
-    }
-    l->calls++;
-    return 0;
-}
 
 static int64_t rig_position(void *ctx)
 {
@@ -106,15 +87,15 @@ static void rig_init(struct rig *r, size_t window)
                                                        .clock = &r->clock.ops,
                                                        .position = rig_position,
                                                        .position_ctx = r});
-    r->d = dispatcher_new(&(struct dispatcher_deps){.queue = r->queue,
-                                                    .registry = r->registry,
-                                                    .window = r->window,
-                                                    .replayer = r->replayer,
-                                                    .store = &r->ops,
-                                                    .metrics = &r->metrics,
-                                                    .clock = &r->clock.ops,
-                                                    .ensure_listen = record_listen,
-                                                    .listen_ctx = r});
+    r->d = dispatcher_new(&(struct dispatcher_deps){
+        .queue = r->queue,
+        .registry = r->registry,
+        .window = r->window,
+        .replayer = r->replayer,
+        .store = &r->ops,
+        .metrics = &r->metrics,
+        .clock = &r->clock.ops,
+    });
 }
 
 static void rig_free(struct rig *r)
@@ -373,7 +354,6 @@ static void test_cursor_ahead_is_held_until_reached(void)
     connect_sub(&r, c, true, 4);
     CHECK_EQ(dispatcher_position(r.d), 2); /* caught up first while handling the connect */
     CHECK_EQ(registry_connection_count(r.registry), 0);
-    CHECK_EQ(r.listen.calls, 1); /* LISTENed first, even when held */
     append_n(&r, 1, "s");
     CHECK_EQ(wake(&r), 0); /* 3 < 4: still held */
     CHECK_EQ(registry_connection_count(r.registry), 0);
@@ -381,8 +361,6 @@ static void test_cursor_ahead_is_held_until_reached(void)
     append_n(&r, 2, "s");
     CHECK_EQ(wake(&r), 0); /* reaches 5: served from the window, then registered */
     CHECK_EQ(registry_connection_count(r.registry), 1);
-    CHECK_EQ(r.listen.calls, 2); /* and again right before registering */
-    CHECK_EQ(r.listen.registered_at_call[1], 0);
     CHECK_STR(ids(drain(c)), "5");
     append_n(&r, 1, "s");
     CHECK_EQ(wake(&r), 0);
@@ -445,7 +423,6 @@ static void test_closed_connection_not_registered(void)
     connection_gone(c);
     connect_sub(&r, c, false, 0);
     CHECK_EQ(registry_connection_count(r.registry), 0);
-    CHECK_EQ(r.listen.calls, 0);
     /* Held, then gone before the cursor is reached: dropped, never registered. */
     struct connection *h = sub(&r, "s", NULL, 0);
     connect_sub(&r, h, true, 2);
@@ -455,22 +432,6 @@ static void test_closed_connection_not_registered(void)
     CHECK_EQ(registry_connection_count(r.registry), 0);
     connection_unref(c);
     connection_unref(h);
-    rig_free(&r);
-}
-
-static void test_listen_before_register(void)
-{
-    struct rig r;
-    rig_init(&r, 100);
-    struct connection *c = sub(&r, "a", "b", 0);
-    connect_sub(&r, c, false, 0);
-    CHECK_EQ(r.listen.calls, 2);
-    CHECK_STR(r.listen.streams[0], "a");
-    CHECK_STR(r.listen.streams[1], "b");
-    CHECK_EQ(r.listen.registered_at_call[0], 0);
-    CHECK_EQ(r.listen.registered_at_call[1], 0);
-    CHECK_EQ(registry_connection_count(r.registry), 1);
-    connection_unref(c);
     rig_free(&r);
 }
 
@@ -807,7 +768,6 @@ int main(void)
     test_held_connect_expires();
     test_several_streams_one_cursor();
     test_closed_connection_not_registered();
-    test_listen_before_register();
     test_store_failure_keeps_wake_pending();
     test_store_down_at_start_holds_connects();
     test_replay_failure_closes_connection();
