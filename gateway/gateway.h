@@ -18,6 +18,10 @@
  *   backends ── POST /publish ──▶ web ──▶ publisher thread ── a txn per group ──▶ sse.outbox
  *                  (parked until its commit; admin daemon too with --admin-listen)
  *
+ * A subscription's connect is queued by the HTTP worker after the listener
+ * acknowledged its streams' LISTEN (the subscribe hook, batched and bounded),
+ * so the dispatcher never waits for one.
+ *
  * Threads: sequencer (leader role, fleet row), publisher (group commit of
  * HTTP publishes on its own connection), listener (libevent loop on the
  * LISTEN connection), replayer (connects' backlogs, paced by each socket),
