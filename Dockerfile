@@ -8,7 +8,7 @@
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libmicrohttpd-dev libevent-dev libcjson-dev \
-      libssl-dev libpq-dev && rm -rf /var/lib/apt/lists/*
+      libssl-dev libpq-dev libgnutls28-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore keeps local build folders out: their CMakeCache.txt names
 # another source path and would stop cmake.
@@ -20,7 +20,7 @@ RUN cmake -S . -B build -DWERROR=ON \
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libevent-2.1-7 libevent-pthreads-2.1-7 libcjson1 libssl3 libpq5 \
-      ca-certificates && rm -rf /var/lib/apt/lists/*
+      libgnutls30 ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/sse-gateway /usr/local/bin/sse-gateway
 # nobody, by number: Kubernetes can only check runAsNonRoot against a numeric user.
 USER 65534:65534

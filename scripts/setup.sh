@@ -11,7 +11,7 @@ shift
 # What the gateway needs to build; the Dockerfile's build stage installs this
 # same list (a test compares them).
 build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libevent-dev libcjson-dev
-  libssl-dev libpq-dev)
+  libssl-dev libpq-dev libgnutls28-dev)
 # What the tests need besides: sanitizers and fuzzing, the database, the
 # browser, the proxies of deploy/ with a throwaway CA (openssl) that the
 # browser trusts (certutil), the checks of the deployment files, and promtool
