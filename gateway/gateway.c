@@ -28,6 +28,7 @@
 #include "registry/write_pool.h"
 #include "web/auth.h"
 #include "web/http_server.h"
+#include "web/tls.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -67,6 +68,7 @@ struct gateway {
     struct publisher *publisher;
     struct web *web;
     struct auth *auth; /* NULL: open mode */
+    struct tls *tls;   /* NULL: plain HTTP on --listen */
     struct web_hooks hooks;
     _Atomic bool shutting_down;
     bool shut_down; /* main thread only */
@@ -222,6 +224,15 @@ int gateway_check_auth(const struct config *cfg, char *err, size_t errlen)
     return a ? 0 : -1;
 }
 
+int gateway_check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->tls_cert)
+        return 0;
+    struct tls *t = tls_new(cfg->tls_cert, cfg->tls_key, err, errlen);
+    tls_free(t);
+    return t ? 0 : -1;
+}
+
 static void log_auth_keys(const struct auth *a, const char *what)
 {
     size_t keys, skipped;
@@ -329,6 +340,16 @@ struct gateway *gateway_new(const struct config *cfg)
         }
         log_auth_keys(g->auth, "JWT authorization on");
     }
+    if (cfg->tls_cert) {
+        char err[512], what[400];
+        /* main checked the files (gateway_check_tls); one changed since then */
+        if (!(g->tls = tls_new(cfg->tls_cert, cfg->tls_key, err, sizeof err))) {
+            log_error("gateway", "bad TLS configuration: %s", err);
+            exit(2);
+        }
+        tls_describe(g->tls, what, sizeof what);
+        log_info("gateway", "TLS on %s: %s", cfg->listen, what);
+    }
     g->web = web_new(
         &(struct web_config){
             .listen = cfg->listen,
@@ -345,8 +366,11 @@ struct gateway *gateway_new(const struct config *cfg)
             .request_timeout_ms = (long)cfg->request_timeout_ms,
             .demo = cfg->demo,
         },
-        &(struct web_deps){
-            .hooks = &g->hooks, .auth = g->auth, .metrics = &g->metrics, .clock = &system_clock});
+        &(struct web_deps){.hooks = &g->hooks,
+                           .auth = g->auth,
+                           .tls = g->tls,
+                           .metrics = &g->metrics,
+                           .clock = &system_clock});
     return g;
 }
 
@@ -366,17 +390,28 @@ int gateway_start(struct gateway *g)
 
 int gateway_reload(struct gateway *g)
 {
-    if (!g->auth) {
-        log_info("gateway", "reload: no JWT keys to reload");
+    if (!g->auth && !g->tls) {
+        log_info("gateway", "reload: no JWT keys or TLS certificate to reload");
         return 0;
     }
     char err[512];
-    if (auth_reload(g->auth, err, sizeof err) != 0) {
+    int rc = 0;
+    if (g->auth && auth_reload(g->auth, err, sizeof err) != 0) {
         log_error("gateway", "reload failed, keeping the old JWT keys: %s", err);
-        return -1;
+        rc = -1;
+    } else if (g->auth) {
+        log_auth_keys(g->auth, "reload: JWT keys");
     }
-    log_auth_keys(g->auth, "reload: JWT keys");
-    return 0;
+    /* New handshakes get the new pair; open connections keep theirs. */
+    if (g->tls && tls_reload(g->tls, err, sizeof err) != 0) {
+        log_error("gateway", "reload failed, keeping the old TLS certificate and key: %s", err);
+        rc = -1;
+    } else if (g->tls) {
+        char what[400];
+        tls_describe(g->tls, what, sizeof what);
+        log_info("gateway", "reload: TLS certificate %s", what);
+    }
+    return rc;
 }
 
 /* Waits until every SSE socket has written its queue and ended, and every
@@ -427,6 +462,7 @@ void gateway_free(struct gateway *g)
         return;
     gateway_shutdown(g);
     web_free(g->web);
+    tls_free(g->tls); /* after the daemon: its sockets held pairs */
     auth_free(g->auth);
     heartbeat_free(g->heartbeat);
     dispatcher_free(g->dispatcher);

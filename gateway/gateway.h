@@ -47,11 +47,13 @@
  *
  * Reload: SIGHUP reaches the main thread, which calls gateway_reload(); the
  * JWT keys are swapped in whole while HTTP workers keep checking tokens (a
- * check finishes with the key set it began with), and open connections are
- * left alone.
+ * check finishes with the key set it began with), the TLS pair is swapped
+ * for handshakes to come (an old pair is freed once no socket that may use
+ * it is open), and open connections are left alone.
  *
  * Lock order: registry mutex, then connection mutex, then the leaf locks
- * (the replayer's and a writer's inbox, the window's, the JWT keys' holder).
+ * (the replayer's and a writer's inbox, the window's, the JWT keys' holder,
+ * the TLS pairs' list).
  * Nothing holds the registry mutex across socket I/O; libmicrohttpd's resume
  * is called with no lock of ours held.
  */
@@ -66,14 +68,18 @@ struct config;
 /* Loads the JWT keys cfg names, to check them before serving: 0 (also when
  * none are configured), or -1 with err filled. Main thread. */
 int gateway_check_auth(const struct config *cfg, char *err, size_t errlen);
+/* Loads --tls-cert and --tls-key, to check them before serving: 0 (also
+ * when TLS is off), or -1 with err filled. Main thread. */
+int gateway_check_tls(const struct config *cfg, char *err, size_t errlen);
 /* Builds and wires every part; starts no thread. cfg must outlive it. */
 struct gateway *gateway_new(const struct config *cfg);
 /* Starts the threads and the HTTP daemon. 0, or -1 (logged) on failure. */
 int gateway_start(struct gateway *g);
 /* The one reload entry point (SIGHUP): reads again what may change without
- * a restart, today the JWT secret file and key files. Open connections are
- * untouched. A part that fails keeps its old state and logs one error line;
- * returns -1 then, else 0. Main thread, while serving. */
+ * a restart: the JWT secret file and key files, the TLS certificate and
+ * key. Open connections are untouched. A part that fails keeps its old
+ * state and logs one error line; returns -1 then, else 0. Main thread,
+ * while serving. */
 int gateway_reload(struct gateway *g);
 /* The ordered shutdown above. Safe to call twice. Main thread. */
 void gateway_shutdown(struct gateway *g);

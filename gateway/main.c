@@ -79,7 +79,8 @@ static void *drain_watchdog(void *arg)
     return NULL;
 }
 
-/* Values that need more than parsing: the JWT keys and the CORS list. */
+/* Values that need more than parsing: the JWT keys, the TLS certificate and
+ * key, and the CORS list. */
 static int check_security_flags(const struct config *cfg)
 {
     const char *err = NULL;
@@ -90,6 +91,10 @@ static int check_security_flags(const struct config *cfg)
     char why[512];
     if (gateway_check_auth(cfg, why, sizeof why) != 0) {
         log_error("gateway", "bad JWT configuration: %s", why);
+        return 1;
+    }
+    if (gateway_check_tls(cfg, why, sizeof why) != 0) {
+        log_error("gateway", "bad TLS configuration: %s", why);
         return 1;
     }
     if ((cfg->jwt_audience || cfg->jwt_issuer) && !cfg->jwt_secret && !cfg->jwt_secret_file &&

@@ -26,6 +26,7 @@
 #include "web/etag.h"
 #include "web/framing.h"
 #include "web/query.h"
+#include "web/tls.h"
 #include "web/web_internal.h"
 
 #include <assert.h>
@@ -60,6 +61,8 @@
 #define MHD_LOG_PER_SECOND 5
 /* Connections the admin daemon takes: probes, scrapers and publishers. */
 #define ADMIN_CONNECTIONS 256
+/* GnuTLS's defaults less TLS 1.0 and 1.1, which browsers no longer speak. */
+#define TLS_PRIORITIES "NORMAL:-VERS-TLS1.1:-VERS-TLS1.0"
 
 /* What libmicrohttpd says when a client closes its socket, which a closed
  * browser tab does every time: "Failed to send the response body …: The
@@ -78,7 +81,13 @@ static bool client_closed(const char *line)
     return false;
 }
 
-/* libmicrohttpd's own lines: a client closing is not a warning (debug); the
+/* What libmicrohttpd 0.9.75 says of any failed TLS handshake, whatever
+ * GnuTLS's reason: plain HTTP sent to the HTTPS port, a client that refused
+ * the certificate, no protocol version or cipher in common. */
+#define TLS_HANDSHAKE_FAILED "received handshake message out of context"
+
+/* libmicrohttpd's own lines: a client closing is not a warning (debug), a
+ * failed TLS handshake is the client's trouble (info, in our words); the
  * rest stays warn. Formatted only when its level is on and the budget
  * allows. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -88,6 +97,12 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
         return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
+    if (strstr(line, TLS_HANDSHAKE_FAILED)) {
+        if (log_enabled(LOG_INFO) && log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
+            log_info("http", "a TLS handshake failed: plain HTTP to the HTTPS port, a client "
+                             "that refused the certificate, or nothing in common");
+        return;
+    }
     enum log_level level = client_closed(line) ? LOG_DEBUG : LOG_WARN;
     if (!log_enabled(level) || !log_budget_take(&w->mhd_log, MHD_LOG_PER_SECOND))
         return;
@@ -410,7 +425,10 @@ static int parse_listen(const char *listen, struct sockaddr_storage *out, bool *
 
 /* MHD's connection notifications (cls: the endpoint): every accepted socket
  * is watched until its headers are complete, and forgotten as MHD closes
- * it (before it closes the descriptor). */
+ * it (before it closes the descriptor). On the TLS daemon a socket also
+ * holds on to the certificate pairs its handshake may use; MHD reports the
+ * close after it freed the socket's TLS session, or, when it drops a socket
+ * it never read from, before. */
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                               enum MHD_ConnectionNotificationCode code)
 {
@@ -419,9 +437,16 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = header_watch_connected(ep->watch, fd->connect_fd);
+        struct socket_state *st = xmalloc(sizeof *st);
+        st->watched = header_watch_connected(ep->watch, fd->connect_fd);
+        st->tls_pair = ep->tls ? tls_socket_opened(ep->tls) : NULL;
+        *socket_context = st;
     } else {
-        header_watch_closed(*socket_context);
+        struct socket_state *st = *socket_context;
+        header_watch_closed(st->watched);
+        if (ep->tls)
+            tls_socket_closed(ep->tls, st->tls_pair);
+        free(st);
         *socket_context = NULL;
     }
 }
@@ -452,7 +477,8 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                     (ep->tls ? MHD_USE_TLS : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, ep,
         /* First, so that MHD routes even its option-parsing messages here. */
@@ -464,7 +490,12 @@ static struct MHD_Daemon *start_daemon(struct web *w, const char *listen, struct
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, w->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)REQUEST_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, web_request_new, w,
         MHD_OPTION_NOTIFY_COMPLETED, web_request_completed, ep, MHD_OPTION_NOTIFY_CONNECTION,
-        notify_connection, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        notify_connection, ep, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        /* Last, so that a plain daemon's list ends before them: the TLS
+         * daemon's certificate, handed out per handshake (web/tls.c), and
+         * its protocol versions. */
+        ep->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, tls_retrieve,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_END);
     if (!d) {
         log_error("http", "could not listen on %s", listen);
         return NULL;
@@ -487,10 +518,30 @@ static void *watch_stalls(void *arg)
     return NULL;
 }
 
+/* HTTPS on --listen: libmicrohttpd built with GnuTLS, and the pair attached
+ * to the certificate callback. 0, or -1 (logged). */
+static int start_tls(struct web *w)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+        MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+        log_error("http", "--tls-cert: this libmicrohttpd was built without TLS or its "
+                          "certificate callback");
+        return -1;
+    }
+    if (tls_attach(w->deps.tls) != 0) {
+        log_error("http", "--tls-cert: another server of this process serves TLS");
+        return -1;
+    }
+    w->main_ep.tls = w->deps.tls;
+    return 0;
+}
+
 int web_start(struct web *w)
 {
     unsigned threads = w->cfg.threads ? w->cfg.threads : 1;
     unsigned limit = w->cfg.max_connections + CONTROL_MARGIN;
+    if (w->deps.tls && start_tls(w) != 0)
+        return -1;
     if (start_watch(w, &w->main_ep, threads, limit) != 0)
         return -1;
     w->daemon = start_daemon(w, w->cfg.listen, &w->main_ep, threads, limit, NULL);

@@ -23,6 +23,7 @@ struct frame;
 struct metrics;
 struct clock_ops;
 struct auth;
+struct tls;
 
 /* What the HTTP layer asks of the rest of the gateway. */
 struct web_hooks {
@@ -63,13 +64,15 @@ struct web_config {
 struct web_deps {
     const struct web_hooks *hooks;
     const struct auth *auth; /* NULL: open mode, no token needed */
+    struct tls *tls;         /* HTTPS on listen with its pair (web/tls.h); NULL: plain HTTP */
     struct metrics *metrics;
     const struct clock_ops *clock;
 };
 
 /* Builds the server; binds nothing yet. Borrowed pointers must outlive it. */
 struct web *web_new(const struct web_config *cfg, const struct web_deps *deps);
-/* Binds and starts serving. 0 on success, -1 (logged) if the address is unusable. */
+/* Binds and starts serving. 0 on success, -1 (logged) if the address is
+ * unusable or TLS is asked of a libmicrohttpd without it. */
 int web_start(struct web *w);
 /* The admin daemon's port, or -1 without --admin-listen. */
 int web_admin_port(struct web *w);

@@ -40,7 +40,8 @@ void *web_request_new(void *cls, const char *uri, struct MHD_Connection *c)
     req->web = cls;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    req->watched = ci ? ci->socket_context : NULL;
+    const struct socket_state *st = ci ? ci->socket_context : NULL;
+    req->watched = st ? st->watched : NULL;
     /* Counted until it ends, unless it began after web_drain: count first,
      * then look, while web_drain sets the flag first, then reads the count
      * (both sequentially consistent), so a drain never misses a request it

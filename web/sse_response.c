@@ -8,7 +8,8 @@
  *   reader callback  → connection_read(): copy queued frames, or park the
  *                      socket with MHD_suspend_connection() when empty;
  *   io resume        → MHD_resume_connection(), called by whoever queued;
- *   io send          → a non-blocking write straight to the parked socket;
+ *   io send          → a non-blocking write straight to the parked socket
+ *                      (plain HTTP only: TLS sockets are written by MHD);
  *   response free    → the "connection gone" signal: unsubscribe, unref.
  *
  * Drain closes every open response, each with its own shutdown sentinel;
@@ -54,6 +55,11 @@
  * reader writes that straight to the socket (connection_read) and leaves
  * only the last block's worth to MHD. */
 #define READER_BLOCK 256
+/* On a TLS socket every reader call becomes one TLS record and one write,
+ * with no direct write to take a backlog: 1 KiB made a burst of 100 events
+ * to 1,000 subscribers cost less than half the CPU of 256 B, for 0.8 KiB
+ * more per idle connection (docs/BENCHMARKS.md, TLS). */
+#define TLS_READER_BLOCK 1024
 
 /* Per SSE response. */
 struct sub {
@@ -135,6 +141,12 @@ static long io_unsent(void *ctx)
 }
 
 static const struct conn_io_ops mhd_io = {io_suspend, io_resume, io_send, io_abort, io_unsent};
+/* On a TLS socket every byte goes through libmicrohttpd's TLS session: a
+ * direct write would put plaintext on the wire. Without send, a frame for
+ * a parked socket resumes it and the worker encrypts and writes it. The
+ * write deadline works the same: the kernel's queue holds the encrypted
+ * bytes, and shutdown(2) breaks the socket under the TLS session too. */
+static const struct conn_io_ops mhd_tls_io = {io_suspend, io_resume, NULL, io_abort, io_unsent};
 
 static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -311,6 +323,7 @@ static struct MHD_Response *build(struct web *w, struct request *req, const stru
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     s->fd = ci ? ci->connect_fd : -1;
+    bool tls = MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
     ci = MHD_get_connection_info(req->mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr &&
         (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6))
@@ -323,7 +336,7 @@ static struct MHD_Response *build(struct web *w, struct request *req, const stru
         .streams = (const char *const *)sr->streams,
         .nstreams = sr->nstreams,
         .max_queued_bytes = w->cfg.max_queued_bytes,
-        .io = &mhd_io,
+        .io = tls ? &mhd_tls_io : &mhd_io,
         .io_ctx = s,
         .io_release = sub_release,
         .now_ms = clock_now_ms(w->deps.clock),
@@ -333,8 +346,8 @@ static struct MHD_Response *build(struct web *w, struct request *req, const stru
     connection_push(s->conn, preamble, clock_now_ms(w->deps.clock), false);
     frame_unref(preamble);
 
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READER_BLOCK, sse_reader, s, sse_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, tls ? TLS_READER_BLOCK : READER_BLOCK, sse_reader, s, sse_free);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");

@@ -43,6 +43,8 @@ struct watched;
 struct worker;
 struct connection;
 struct sockaddr;
+struct tls;
+struct tls_pair;
 
 /* The two daemons share one handler; each passes its own endpoint. */
 struct endpoint {
@@ -50,6 +52,14 @@ struct endpoint {
     struct web *web;
     bool admin;                 /* --admin-listen: health, metrics, stats and publish only */
     struct header_watch *watch; /* fixed after start: its sockets' header deadlines */
+    struct tls *tls;            /* fixed after start: serves HTTPS; NULL: plain HTTP */
+};
+
+/* Per accepted socket, from MHD's open notification to its close (MHD's
+ * socket context). */
+struct socket_state {
+    struct watched *watched;   /* its header deadline (header_watch.h) */
+    struct tls_pair *tls_pair; /* on the TLS daemon: the pair current at its accept */
 };
 
 struct web {

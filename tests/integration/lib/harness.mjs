@@ -8,6 +8,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import pg from 'pg';
 import { EventSource } from 'eventsource';
 
@@ -72,7 +73,9 @@ export async function httpGet(base, p, headers = {}) {
 }
 
 // A real sse-gateway process on a free port; its log is printed if a test fails.
-export async function startGateway(dbUrl, args = [], { port, env } = {}) {
+// With caFile (and --tls-cert/--tls-key in args) it serves HTTPS: base is
+// https:// and readiness is asked over TLS, trusting that CA.
+export async function startGateway(dbUrl, args = [], { port, env, caFile } = {}) {
   port = port || await freePort();
   const logPath = path.join(os.tmpdir(), `sse-it-gw-${process.pid}-${port}-${Date.now()}.log`);
   const log = fs.openSync(logPath, 'w');
@@ -80,14 +83,15 @@ export async function startGateway(dbUrl, args = [], { port, env } = {}) {
     '--health-check', '1s', ...args], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
   const gw = {
     port, proc, logPath,
-    base: `http://127.0.0.1:${port}`,
+    base: `${caFile ? 'https' : 'http'}://127.0.0.1:${port}`,
     exited: new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal }))),
     log: () => fs.readFileSync(logPath, 'utf8'),
     async stop(signal = 'SIGTERM') { if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal); return gw.exited; },
   };
   gateways.push(gw);
   onCleanup(async () => { if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGKILL'); await gw.exited; } });
-  await waitFor(async () => (await httpGet(gw.base, '/readyz')).status === 200, 20000, `gateway on ${port} ready`);
+  const ready = caFile ? () => httpsGet(gw.base + '/readyz', caFile) : () => httpGet(gw.base, '/readyz');
+  await waitFor(async () => (await ready()).status === 200, 20000, `gateway on ${port} ready`);
   return gw;
 }
 const gateways = [];
@@ -144,14 +148,19 @@ export function parseSse(text, out) {
 }
 
 // A raw HTTP/1.1 SSE client: exact bytes, headers, chunked decoding, EOF.
-export function rawSse(port, target, headers = {}) {
+// With { ca } it speaks TLS trusting that CA (PEM), and c.peerCertificate
+// is the certificate the server showed.
+export function rawSse(port, target, headers = {}, { ca } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = ca ? tls.connect({ port, host: '127.0.0.1', ca }) : net.connect(port, '127.0.0.1');
     const c = { status: 0, headers: {}, records: [], body: '', ended: false, sock, chunkedDone: false };
     let buf = Buffer.alloc(0), headDone = false, text = '';
     const hdrs = Object.entries({ Host: `127.0.0.1:${port}`, Accept: 'text/event-stream', ...headers })
       .map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    sock.on('connect', () => sock.write(`GET ${target} HTTP/1.1\r\n${hdrs}\r\n`));
+    sock.on(ca ? 'secureConnect' : 'connect', () => {
+      if (ca) c.peerCertificate = sock.getPeerCertificate();
+      sock.write(`GET ${target} HTTP/1.1\r\n${hdrs}\r\n`);
+    });
     sock.on('error', (e) => { if (!headDone) reject(e); c.ended = true; });
     sock.on('close', () => { c.ended = true; });
     sock.on('data', (d) => {
