@@ -1,20 +1,28 @@
 /*
  * main: parses the configuration, runs `migrate` or `status`, or serves.
  * Serving blocks SIGINT/SIGTERM/SIGHUP in every thread and waits for them
- * here with sigwait(), so no thread is interrupted at a random point; SIGHUP
- * reloads (gateway_reload), the first SIGINT/SIGTERM starts the ordered
- * shutdown, a second one exits at once. SIGPIPE is ignored:
+ * here with sigtimedwait(), so no thread is interrupted at a random point;
+ * SIGHUP reloads (gateway_reload), the first SIGINT/SIGTERM starts the
+ * ordered shutdown, a second one exits at once. SIGPIPE is ignored:
  * a vanished client is an ordinary write error, not a reason to die.
+ *
+ * Under a service manager ($NOTIFY_SOCKET, systemd's Type=notify) it also
+ * says READY=1 once the gateway serves, RELOADING=1 then READY=1 around a
+ * reload, STOPPING=1 when the drain starts, and WATCHDOG=1 at half of
+ * $WATCHDOG_USEC from the same wait: the pings prove that this loop runs.
  */
 #include "common/build_info.h"
 #include "common/log.h"
+#include "common/sd_notify.h"
 #include "db/schema.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "web/cors.h"
 
 #include <pthread.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +116,55 @@ static int check_security_flags(const struct config *cfg)
     return err != NULL;
 }
 
+/* The service manager's notifier from $NOTIFY_SOCKET, or NULL (none, or
+ * an address that cannot work: logged, and the gateway serves anyway). */
+static struct sd_notifier *notifier_from_env(void)
+{
+    char err[256];
+    const char *addr = getenv("NOTIFY_SOCKET");
+    struct sd_notifier *n = sd_notifier_new(addr, err, sizeof err);
+    if (!n && addr && *addr)
+        log_error("gateway", "no readiness notifications: %s", err);
+    return n;
+}
+
+/* Reloads between RELOADING=1 and READY=1, as a service manager expects
+ * when it is told. */
+static void reload(struct gateway *g, struct sd_notifier *n)
+{
+    char msg[96];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%" PRId64,
+             (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    sd_notifier_send(n, msg);
+    bool ok = gateway_reload(g) == 0;
+    sd_notifier_send(n, ok ? "READY=1\nSTATUS=serving, reloaded"
+                           : "READY=1\nSTATUS=serving, the last reload failed (see the log)");
+}
+
+/* Serves until SIGINT or SIGTERM, which it returns: reloads on SIGHUP and,
+ * with ping_ms > 0, sends WATCHDOG=1 every ping_ms meanwhile. */
+static int wait_for_stop(const sigset_t *set, struct gateway *g, struct sd_notifier *n,
+                         int64_t ping_ms)
+{
+    int64_t next_ping = monotonic_ms() + ping_ms;
+    for (;;) {
+        int64_t left = ping_ms > 0 ? next_ping - monotonic_ms() : INT64_MAX / 2;
+        if (left <= 0) {
+            sd_notifier_send(n, "WATCHDOG=1");
+            next_ping = monotonic_ms() + ping_ms;
+            continue;
+        }
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &ts); /* -1: timeout, or EINTR (a sanitizer's stop) */
+        if (sig == SIGHUP)
+            reload(g, n);
+        else if (sig > 0)
+            return sig;
+    }
+}
+
 static int serve(struct config *cfg)
 {
     if (check_security_flags(cfg))
@@ -136,20 +193,29 @@ static int serve(struct config *cfg)
 
     if (!cfg->no_migrate && schema_migrate(cfg->database_url, cfg->lock_timeout_ms) != 0)
         return 1;
+    struct sd_notifier *notifier = notifier_from_env();
+    int64_t ping_ms =
+        sd_watchdog_interval_ms(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"), getpid());
     struct gateway *g = gateway_new(cfg);
     if (gateway_start(g) != 0) {
         gateway_free(g);
+        sd_notifier_free(notifier);
         return 1;
     }
-    int sig = 0;
-    while (sigwait(&waited, &sig) == 0 && sig == SIGHUP)
-        gateway_reload(g);
+    /* Ready: the HTTP daemons accept and every thread runs. The database
+     * may still be out of reach: /readyz says that, per request. */
+    char status[300];
+    snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s", cfg->listen);
+    sd_notifier_send(notifier, status);
+    int sig = wait_for_stop(&waited, g, notifier, ping_ms);
+    sd_notifier_send(notifier, "STOPPING=1\nSTATUS=draining");
     log_info("gateway", "signal %d: draining", sig);
     watch.limit_ms = cfg->drain_timeout_ms + DRAIN_GRACE_MS;
     pthread_t watcher;
     if (pthread_create(&watcher, NULL, drain_watchdog, &watch) == 0)
         pthread_detach(watcher);
     gateway_free(g);
+    sd_notifier_free(notifier);
     return 0;
 }
 
