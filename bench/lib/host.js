@@ -37,7 +37,8 @@ const tools = BUNDLE ? {
   gateway: inBundle('gateway'), loadgen: inBundle('loadgen'), publish: inBundle('publish'), probe: inBundle('probe'),
   taskset: inBundle('taskset'), pgBin: inBundle('pgBin'), nginx: inBundle('nginx'), nchanModule: inBundle('nchanModule'),
 } : {
-  gateway: path.join(ROOT, 'build-bench', 'sse-gateway'),
+  // BENCH_GATEWAY: another build to measure (an older commit's, for a before/after).
+  gateway: process.env.BENCH_GATEWAY ? path.resolve(process.env.BENCH_GATEWAY) : path.join(ROOT, 'build-bench', 'sse-gateway'),
   loadgen: path.join(ROOT, 'build-bench', 'bench', 'sse-bench-loadgen'),
   publish: path.join(ROOT, 'build-bench', 'bench', 'sse-bench-publish'),
   probe: path.join(ROOT, 'build-bench', 'bench', 'sse-bench-probe'),
