@@ -12,7 +12,7 @@
  * records the outcome and resumes the socket. The request's publish fields
  * are the worker's until it has queued the events; then publish_outcome
  * (atomic) hands the answer over. Does not: route or check CORS
- * (http_server.c does before the first call), or write to the database (the
+ * (routes.c does before the first call), or write to the database (the
  * publisher does).
  */
 #include "common/clock.h"

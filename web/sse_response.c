@@ -20,7 +20,7 @@
  * gateway's thread. The list of open responses is guarded by web->mtx.
  * Does not: decide delivery (the dispatcher does), parse the query itself
  * (query.c does, on the raw URI, because MHD's own argument parsing decodes
- * %00 into a truncated C string), or route (http_server.c does).
+ * %00 into a truncated C string), or route (routes.c does).
  */
 #include "common/clock.h"
 #include "common/frame.h"

@@ -4,13 +4,15 @@
  * the server (struct web), the daemons' endpoints, one request's state, and
  * the answers every route builds on.
  *
- *   http_server.c      the daemons, routing by path and method, the small answers
+ *   http_server.c      the daemons: set-up, sockets, start and stop
+ *   routes.c           MHD's handler: routing by path and method, the small answers
  *   request.c          a request's life (created, answered, ended) and its token
  *   sse_response.c     GET /events, the SSE responses' callbacks, drain
  *   publish_endpoint.c POST /publish
  *
- * Threads: MHD's workers run every function declared here but
- * web_close_streams, which drain and stop run on the gateway's thread.
+ * Threads: MHD's workers run every function declared here but three:
+ * web_routes_prepare (web_new) and web_close_streams (drain and stop) run on
+ * the gateway's thread, web_sweep_stalled on the stall watch's.
  */
 #ifndef SSE_WEB_INTERNAL_H
 #define SSE_WEB_INTERNAL_H
@@ -115,11 +117,22 @@ struct request {
 };
 
 /* A route: answers one of MHD's calls for a request whose path, headers and
- * method passed (http_server.c routes). upload/upload_size: the body's next
+ * method passed (routes.c routes). upload/upload_size: the body's next
  * piece, consumed by setting *upload_size to 0; only POST /publish takes a
  * body, the router discards any other's. */
 typedef enum MHD_Result (*route_fn)(struct web *w, struct request *req, const char *upload,
                                     size_t *upload_size);
+
+/* routes.c */
+
+/* Computes once what the routes serve unchanged: the embedded browser
+ * client's ETag, into w->client_etag. web_new runs it. */
+void web_routes_prepare(struct web *w);
+/* MHD's access handler, shared by both daemons (cls: the endpoint): routes
+ * the request and answers it, on each of MHD's calls for it. */
+enum MHD_Result web_handle(void *cls, struct MHD_Connection *mc, const char *url,
+                           const char *method, const char *version, const char *upload_data,
+                           size_t *upload_data_size, void **req_cls);
 
 /* request.c */
 
