@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define JOB_MAGIC 0x4a4f4221u /* "JOB!" */
 /* Rows per database slice; bytes are bounded by the connection's room. */
@@ -153,29 +154,50 @@ static void add_stored(void *arg, const struct stored_event *ev)
     s->bytes += frame_len(f);
 }
 
-/* The database's part of a replay: a gap sentinel first when retention
- * removed events after the job's position, then one slice of rows. Returns
- * the position the slice covers up to, or -1 when the store failed. */
+/* Queues the gap sentinel: what came after `after` up to `pruned` is gone. */
+static void push_gap(struct replayer *r, struct job *j, int64_t after, int64_t pruned)
+{
+    char data[96];
+    snprintf(data, sizeof data, "{\"last_event_id\":%" PRId64 ",\"oldest_position\":%" PRId64 "}",
+             after, pruned + 1);
+    struct frame *gap = sse_encode_sentinel(-1, "gateway:gap", data);
+    if (connection_push_replay(j->c, gap, clock_now_ms(r->deps.clock), 0) == CONN_PUSH_NEEDS_RESUME)
+        connection_resume(j->c);
+    frame_unref(gap);
+    metrics_add(&r->deps.metrics->gaps, 1);
+}
+
+/* Drops the slice's events at or below position (retention took them). */
+static void drop_through(struct window_slice *s, int64_t position)
+{
+    size_t k = 0;
+    while (k < s->len && s->items[k].position <= position)
+        frame_unref(s->items[k++].frame);
+    memmove(s->items, s->items + k, (s->len - k) * sizeof *s->items);
+    s->len -= k;
+    s->bytes = 0;
+    for (size_t i = 0; i < s->len; i++)
+        s->bytes += frame_len(s->items[i].frame);
+}
+
+/* The database's part of a replay: one slice of rows, and a gap sentinel
+ * before them when retention removed events after the job's position. The
+ * bound is read after the rows too, not only before the first slice: a
+ * prune between two slices of a slow replay, or during a read, would
+ * otherwise skip events silently. Rows at or below that bound are dropped,
+ * so the client sees the gap, then what follows it. Returns the position
+ * the slice covers up to, or -1 when the store failed. */
 static int64_t slice_from_store(struct replayer *r, struct job *j, size_t room)
 {
     const struct event_store_ops *s = r->deps.store;
     struct metrics *m = r->deps.metrics;
-    if (!j->gap_checked) {
-        int64_t head, pruned;
+    int64_t head, pruned;
+    if (!j->gap_checked) { /* the first slice: the gap comes before any read */
         if (s->bounds(s->ctx, &head, &pruned) != 0)
             return -1;
         j->gap_checked = true;
         if (j->next < pruned) {
-            char data[96];
-            snprintf(data, sizeof data,
-                     "{\"last_event_id\":%" PRId64 ",\"oldest_position\":%" PRId64 "}", j->next,
-                     pruned + 1);
-            struct frame *gap = sse_encode_sentinel(-1, "gateway:gap", data);
-            if (connection_push_replay(j->c, gap, clock_now_ms(r->deps.clock), 0) ==
-                CONN_PUSH_NEEDS_RESUME)
-                connection_resume(j->c);
-            frame_unref(gap);
-            metrics_add(&m->gaps, 1);
+            push_gap(r, j, j->next, pruned);
             j->next = pruned;
         }
     }
@@ -185,12 +207,21 @@ static int64_t slice_from_store(struct replayer *r, struct job *j, size_t room)
                               connection_stream_count(j->c), DB_ROWS, room, &complete, add_stored,
                               &r->slice);
     metrics_add(&m->replay_queries, 1);
-    if (rows < 0)
+    if (rows < 0 || s->bounds(s->ctx, &head, &pruned) != 0) {
+        window_slice_clear(&r->slice);
         return -1;
-    metrics_add(&m->replayed_database, (uint64_t)rows);
-    if (complete || r->slice.len == 0)
-        return complete ? upto : j->next;
-    return r->slice.items[r->slice.len - 1].position;
+    }
+    int64_t reached = complete           ? upto
+                      : r->slice.len > 0 ? r->slice.items[r->slice.len - 1].position
+                                         : j->next;
+    if (j->next < pruned) {
+        push_gap(r, j, j->next, pruned);
+        drop_through(&r->slice, pruned);
+        if (!complete && reached < pruned)
+            reached = pruned;
+    }
+    metrics_add(&m->replayed_database, (uint64_t)r->slice.len);
+    return reached;
 }
 
 /* One slice of j. Returns true if the job lives on. */

@@ -655,6 +655,40 @@ static void test_paced_replay(void)
     rig_free(&r);
 }
 
+/* Retention that prunes past a slow database replay between two of its
+ * slices: the client gets the gap sentinel, then only what survived, never a
+ * silent skip. */
+static void test_prune_during_a_paced_replay(void)
+{
+    struct rig r;
+    rig_init(&r, 2); /* the window keeps two: the replay comes from the store */
+    CHECK_EQ(wake(&r), 0);
+    for (int i = 0; i < 30; i++) /* 40 bytes of data: two or three a slice */
+        fake_store_append(r.store, "s", NULL, "0123456789012345678901234567890123456789");
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 100);
+    connect_sub(&r, c, true, 0);
+    CHECK_EQ(replayer_active(r.replayer), 1);
+    static char first[1024];
+    snprintf(first, sizeof first, "%s", drain(c));
+    CHECK(strlen(first) > 0 && strstr(first, "gateway:gap") == NULL);
+    fake_store_prune(r.store, 20); /* well past what the first slice brought */
+    static char rest[1 << 13];
+    size_t n = 0;
+    for (int i = 0; i < 100 && replayer_active(r.replayer) > 0; i++) {
+        settle(&r);
+        n += (size_t)snprintf(rest + n, sizeof rest - n, "%s", drain(c));
+    }
+    CHECK_EQ(replayer_active(r.replayer), 0);
+    const char *gap = strstr(rest, "event: gateway:gap\ndata: {\"last_event_id\":");
+    CHECK(gap != NULL);
+    CHECK(gap && strstr(gap, ",\"oldest_position\":21}\n\n") != NULL);
+    CHECK_STR(gap ? ids(gap) : "", seq(21, 30)); /* after the gap: exactly the survivors */
+    CHECK_EQ(metric(&r.metrics.gaps), 1);
+    connection_unref(c);
+    rig_free(&r);
+}
+
 static void test_window_trimmed_at_retention_bound(void)
 {
     struct rig r;
@@ -764,6 +798,7 @@ int main(void)
     test_replay_from_window_then_live();
     test_replay_from_store_below_window();
     test_gap_sentinel_when_pruned();
+    test_prune_during_a_paced_replay();
     test_cursor_ahead_is_held_until_reached();
     test_held_connect_expires();
     test_several_streams_one_cursor();
