@@ -8,8 +8,8 @@
  *
  * Collaborators: registry (snapshot), clock (all idle times), metrics. The
  * frames go out like the dispatcher's: a small round is written straight to
- * the parked sockets by this thread, a large one wakes the HTTP workers
- * (write_pool_flush). Does not: decide anything about delivery order.
+ * the parked sockets by this thread, a large one is split among the write
+ * pool's threads (write_pool_flush). Does not: decide anything about delivery order.
  */
 #include "heartbeat/heartbeat.h"
 #include "common/clock.h"

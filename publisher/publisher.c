@@ -5,8 +5,9 @@
  * everything waiting (up to PUBLISHER_BATCH_EVENTS events). An idle publisher
  * therefore commits a lone request at once, and a busy one batches as many
  * as arrive during a commit, which keeps a request's wait under one commit
- * past the previous commit (the README promises at most 5 ms of batching). Requests stay whole and
- * in arrival order, so the events of one request are consecutive and in array order.
+ * past the previous commit, with no batching delay of its own. Requests stay
+ * whole and in arrival order, so the events of one request are consecutive
+ * and in array order.
  *
  * Failure handling: a batch the database refuses for its content is retried
  * one request per transaction, so one bad request fails alone; a batch that
@@ -29,7 +30,7 @@
 
 #define BACKOFF_MIN_MS 50
 /* How long a busy publisher waits for the clients its last commit answered
- * to come back; far under a commit, and far under the 5 ms batching bound. */
+ * to come back: far under a commit, so a lone request never waits long. */
 #define LINGER_US      300
 #define BACKOFF_MAX_MS 2000
 

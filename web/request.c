@@ -181,6 +181,7 @@ enum MHD_Result web_respond_auth(struct web *w, struct request *req, enum auth_a
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         error_body(body, sizeof body, reason), body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     if (r == AUTH_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sse\"");
     return web_queue(req, r == AUTH_UNAUTHORIZED ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_FORBIDDEN,

@@ -203,7 +203,8 @@ static const struct route *find_route(const struct endpoint *ep, const char *url
     return NULL;
 }
 
-/* Answers a CORS preflight (OPTIONS with Access-Control-Request-Method). */
+/* Answers any OPTIONS from an allowed origin as a CORS preflight: the
+ * methods and headers it may use, whatever the request asked for. */
 static enum MHD_Result preflight(struct request *req)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
