@@ -13,7 +13,7 @@
 struct frame;
 
 /* A frame holding a copy of bytes[0..len); refcount 1, owned by the caller.
- * published_us is the event's commit time (wall-clock µs) or 0 when it has none
+ * published_us is the event's publish time (its outbox insert, wall-clock µs) or 0 when it has none
  * (heartbeats, sentinels, ephemeral messages); it feeds the latency histogram. */
 struct frame *frame_new(const char *bytes, size_t len, int64_t published_us);
 /* A frame of len uninitialised bytes to fill through frame_mutable_data()

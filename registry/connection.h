@@ -31,7 +31,7 @@ struct conn_io_ops {
     /* Optional. Called with the connection mutex held while the socket is
      * parked: write what the socket takes now without blocking. Returns the
      * bytes written (0 when it takes nothing), or -1 when the socket failed.
-     * oldest_published_us: commit time of the first event frame, or 0. */
+     * oldest_published_us: publish time of the first live event frame, or 0. */
     long (*send)(void *io_ctx, const struct iovec *iov, int iovcnt, int64_t oldest_published_us);
     /* Optional. Called with the connection mutex held, before
      * connection_gone(), when the socket must end although it accepts
@@ -166,7 +166,7 @@ uint64_t connection_events(struct connection *c);
 
 /* HTTP worker: copies queued bytes into buf (at most max). Returns the byte
  * count (> 0), CONN_READ_SUSPENDED after parking the socket, or CONN_READ_END.
- * On return *oldest_published_us is the commit time of the first event frame
+ * On return *oldest_published_us is the publish time of the first live event frame
  * copied (0 if none), for the latency histogram. */
 long connection_read(struct connection *c, char *buf, size_t max, int64_t *oldest_published_us);
 

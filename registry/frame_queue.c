@@ -10,8 +10,12 @@
  * as written first, since a replay is queued before the connection is
  * registered for live events.
  *
+ * The publish time reported for the latency histogram is a live frame's
+ * only: a replayed event may be hours old, and its age says nothing about
+ * delivery. Replayed frames are the exempt ones, at the front.
+ *
  * Does not: lock (the owning connection holds its mutex around every call),
- * touch sockets, or know which frames are events beyond their commit time.
+ * touch sockets, or know which frames are events beyond their publish time.
  */
 #include "registry/frame_queue.h"
 #include "common/frame.h"
@@ -121,7 +125,7 @@ size_t frame_queue_read(struct frame_queue *q, char *buf, size_t max, int64_t *p
     for (size_t i = 0; i < q->count && n < max; i++) {
         struct frame *f = q->ring[(q->head + i) % q->cap];
         size_t skip = i == 0 ? q->head_offset : 0;
-        if (!skip && *published_us == 0)
+        if (!skip && *published_us == 0 && n >= q->exempt_bytes) /* a live frame */
             *published_us = frame_published_us(f);
         size_t take = frame_len(f) - skip < max - n ? frame_len(f) - skip : max - n;
         memcpy(buf + n, frame_data(f) + skip, take);
@@ -145,9 +149,9 @@ int frame_queue_iov(const struct frame_queue *q, struct iovec *iov, int max_iov,
         iov[n].iov_len = frame_len(f) - skip;
         if (iov[n].iov_len > budget - *bytes)
             iov[n].iov_len = budget - *bytes;
-        *bytes += iov[n].iov_len;
-        if (!*published_us && !skip)
+        if (!*published_us && !skip && *bytes >= q->exempt_bytes) /* a live frame */
             *published_us = frame_published_us(f);
+        *bytes += iov[n].iov_len;
     }
     return n;
 }

@@ -44,8 +44,9 @@ void frame_queue_push_exempt(struct frame_queue *q, struct frame *f);
 size_t frame_queue_bytes(const struct frame_queue *q);
 
 /* Copies up to max of the first unwritten bytes into buf and drops them as
- * written; returns the count. *published_us: the commit time of the first
- * event frame that starts in the copy, or 0. */
+ * written; returns the count. *published_us: the publish time of the first
+ * live event frame (not an exempt, replayed one) that starts in the copy,
+ * or 0. */
 size_t frame_queue_read(struct frame_queue *q, char *buf, size_t max, int64_t *published_us);
 /* Points iov (at most max_iov entries) at up to budget of the first unwritten
  * bytes, without dropping them; returns the entry count and their total in
