@@ -48,8 +48,9 @@ struct leader_store_ops {
      * at once. 0, or -1. */
     int (*resign)(void *ctx);
     /* Moves the outbox rows of whole committed transactions into sse.events
-     * with the next positions (one batch). Rows moved, or -1. */
-    long (*sequence_batch)(void *ctx);
+     * with the next positions (one batch). Rows moved, or -1; *head: the
+     * highest position given out once it committed. */
+    long (*sequence_batch)(void *ctx, int64_t *head);
     /* Sets sse.state.leader_sleeping: publishers send "sse#wake" at commit
      * until the next batch that moves rows clears it. 0, or -1. */
     int (*set_sleeping)(void *ctx);

@@ -167,13 +167,14 @@ static int resign(void *ctx)
                NULL, "could not release the leader lock");
 }
 
-static long sequence_batch(void *ctx)
+static long sequence_batch(void *ctx, int64_t *head)
 {
-    PGresult *r = query(ctx, "SELECT moved FROM sse._sequence(" BATCH_ROWS ")", 0, NULL,
+    PGresult *r = query(ctx, "SELECT moved, new_head FROM sse._sequence(" BATCH_ROWS ")", 0, NULL,
                         "could not sequence the outbox");
     if (!r)
         return -1;
     long moved = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    *head = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
     return moved;
 }

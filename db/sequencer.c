@@ -58,9 +58,10 @@ struct sequencer {
     bool watching;                   /* watch_head and progress_ms are set */
     int64_t watch_head, progress_ms; /* the head, and when it last moved (or nothing waited) */
     bool stalled;                    /* the gauge's value */
-    int64_t next_stall_log;          /* when a lasting stall is logged again */
-    _Atomic bool leader_pub, db_ok;  /* shared: mirrors for other threads */
-    _Atomic bool draining;           /* shared: set by sequencer_set_draining */
+    int64_t woke_us; /* owned by sequencer thread: wall µs a wait last ended early (debug) */
+    int64_t next_stall_log;         /* when a lasting stall is logged again */
+    _Atomic bool leader_pub, db_ok; /* shared: mirrors for other threads */
+    _Atomic bool draining;          /* shared: set by sequencer_set_draining */
 };
 
 static void poke(void *ctx)
@@ -293,12 +294,23 @@ static int64_t housekeeping(struct sequencer *s, int64_t now)
     return s->next_fleet - now;
 }
 
-/* The leader's part of the step: one batch, then how long to wait. */
+/* The leader's part of the step: one batch, then how long to wait. At
+ * --log-level debug each batch that moved rows logs its times (wall µs),
+ * which bench/run's breakdown joins with the events: when a wait ended
+ * early (a wake; 0 if the batch followed another), and when the batch
+ * started and came back committed. */
 static int64_t sequence(struct sequencer *s)
 {
-    long moved = s->store->sequence_batch(s->store->ctx);
+    bool timed = log_enabled(LOG_DEBUG);
+    int64_t start_us = timed ? clock_wall_us(s->deps.clock) : 0, woke_us = s->woke_us, head = 0;
+    s->woke_us = 0;
+    long moved = s->store->sequence_batch(s->store->ctx, &head);
     if (!ok(s, moved))
         return s->backoff_ms;
+    if (timed && moved > 0)
+        log_record(LOG_DEBUG, "sequencer", "batch sequenced", LOG_INT("head", head),
+                   LOG_INT("events", moved), LOG_INT("woke_us", woke_us),
+                   LOG_INT("start_us", start_us), LOG_INT("done_us", clock_wall_us(s->deps.clock)));
     if (moved > 0) {
         metrics_add(&s->deps.metrics->sequenced_events, (uint64_t)moved);
         s->unvacuumed += moved;
@@ -343,6 +355,8 @@ void sequencer_wait(struct sequencer *s, int64_t ms)
     struct pollfd fds[2] = {{s->wake_fd, POLLIN, 0}, {sock, POLLIN, 0}};
     if (poll(fds, 2, (int)(ms > 60000 ? 60000 : ms)) <= 0)
         return;
+    if (log_enabled(LOG_DEBUG))
+        s->woke_us = clock_wall_us(s->deps.clock);
     if (fds[0].revents) {
         uint64_t v;
         ssize_t ignored = read(s->wake_fd, &v, sizeof v);

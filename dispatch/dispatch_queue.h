@@ -29,6 +29,7 @@ struct dispatch_msg {
     enum dispatch_kind kind;
     struct connection *conn; /* CONNECT: one reference, owned by the message */
     bool recheck_bounds;     /* WAKE: also re-read the retention bound (pruned_through) */
+    int64_t posted_us;       /* WAKE: wall µs its poster set, for debug timings (0: unknown) */
     bool has_cursor;         /* CONNECT */
     int64_t cursor;          /* CONNECT */
     char *stream;            /* EPHEMERAL, owned */

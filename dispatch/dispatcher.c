@@ -66,17 +66,20 @@ struct held {
 };
 
 struct dispatcher {
-    struct dispatcher_deps deps;     /* fixed after start */
-    struct worker *worker;           /* fixed after start */
-    int64_t position;                /* owned by dispatcher thread: highest fanned out */
-    bool known;                      /* owned by dispatcher thread: position initialised */
-    bool wake_pending;               /* owned by dispatcher thread */
-    bool bounds_pending;             /* owned by dispatcher thread: re-read pruned_through */
-    bool catch_up_failing;           /* owned by dispatcher thread: log a failure streak once */
-    int64_t pruned;                  /* owned by dispatcher thread: the window is trimmed here */
-    struct held *held;               /* owned by dispatcher thread */
-    size_t nheld, held_cap;          /* owned by dispatcher thread */
-    struct conn_list resumes;        /* owned by dispatcher thread: scratch for one fan-out */
+    struct dispatcher_deps deps; /* fixed after start */
+    struct worker *worker;       /* fixed after start */
+    int64_t position;            /* owned by dispatcher thread: highest fanned out */
+    bool known;                  /* owned by dispatcher thread: position initialised */
+    bool wake_pending;           /* owned by dispatcher thread */
+    bool bounds_pending;         /* owned by dispatcher thread: re-read pruned_through */
+    bool catch_up_failing;       /* owned by dispatcher thread: log a failure streak once */
+    int64_t pruned;              /* owned by dispatcher thread: the window is trimmed here */
+    struct held *held;           /* owned by dispatcher thread */
+    size_t nheld, held_cap;      /* owned by dispatcher thread */
+    struct conn_list resumes;    /* owned by dispatcher thread: scratch for one fan-out */
+    /* owned by dispatcher thread, at --log-level debug only: when the first
+     * WAKE since the last catch-up was posted and handled (wall µs) */
+    int64_t wake_posted_us, wake_handled_us;
     _Atomic int64_t position_mirror; /* shared: written by the dispatcher thread only */
 };
 
@@ -133,6 +136,9 @@ struct batch {
     int64_t now_ms;
     uint64_t events, deliveries, unwritten;
     size_t overflows;
+    bool timed;      /* --log-level debug: time the batch */
+    int64_t first;   /* position of its first event */
+    int64_t rows_us; /* wall µs the store handed over its first row */
 };
 
 static void fan_out(void *arg, const struct stored_event *ev)
@@ -141,6 +147,10 @@ static void fan_out(void *arg, const struct stored_event *ev)
     struct dispatcher *d = b->d;
     /* Out of order or repeated would break the position guarantee for all. */
     assert(ev->position > d->position);
+    if (b->timed && !b->events) {
+        b->rows_us = clock_wall_us(d->deps.clock);
+        b->first = ev->position;
+    }
     struct frame *f = sse_encode_event(ev->position, ev->stream, ev->event, ev->data, ev->data_len,
                                        ev->published_us);
     event_window_push(d->deps.window, ev->position, ev->stream, f);
@@ -162,6 +172,20 @@ static void fan_out(void *arg, const struct stored_event *ev)
     }
 }
 
+/* At --log-level debug, one line per batch read with its times (wall µs),
+ * which bench/run's breakdown joins with the events: the WAKE posted and
+ * handled (0 when none led to this read), the read started, its first row
+ * handed over, the writes started (or handed to the pool). */
+static void log_batch(struct dispatcher *d, const struct batch *b, int64_t read_us)
+{
+    log_record(LOG_DEBUG, "dispatcher", "events dispatched", LOG_INT("first", b->first),
+               LOG_INT("last", d->position), LOG_INT("deliveries", b->deliveries),
+               LOG_INT("wake_us", d->wake_posted_us), LOG_INT("handled_us", d->wake_handled_us),
+               LOG_INT("read_us", read_us), LOG_INT("rows_us", b->rows_us),
+               LOG_INT("written_us", clock_wall_us(d->deps.clock)));
+    d->wake_posted_us = d->wake_handled_us = 0; /* the next batches of this read had none */
+}
+
 /* Fans out everything after position, a batch at a time. 0, or -1 on a store error. */
 static int read_new(struct dispatcher *d)
 {
@@ -170,9 +194,12 @@ static int read_new(struct dispatcher *d)
     long n;
     bool complete = false;
     do {
-        struct batch b = {.d = d, .now_ms = now_ms(d)};
+        struct batch b = {.d = d, .now_ms = now_ms(d), .timed = log_enabled(LOG_DEBUG)};
+        int64_t read_us = b.timed ? clock_wall_us(d->deps.clock) : 0;
         n = s->read_after(s->ctx, d->position, READ_BATCH, READ_BYTES, &complete, fan_out, &b);
         write_pool_flush(d->deps.writers, &d->resumes);
+        if (b.timed && b.events)
+            log_batch(d, &b, read_us);
         assert(n <= READ_BATCH);
         metrics_add(&m->events_durable, b.events);
         metrics_add(&m->deliveries, b.deliveries);
@@ -257,6 +284,7 @@ static int catch_up(struct dispatcher *d)
             ? 0
             : -1;
     d->wake_pending = rc != 0;
+    d->wake_posted_us = d->wake_handled_us = 0; /* a WAKE that found nothing new */
     if (rc != 0 && !d->catch_up_failing)
         log_warn("dispatcher", "could not read new events: retrying on the next wake");
     else if (rc == 0 && d->catch_up_failing)
@@ -307,6 +335,10 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
         handle_connect(d, m);
         break;
     case DISPATCH_WAKE:
+        if (!d->wake_handled_us && log_enabled(LOG_DEBUG)) {
+            d->wake_posted_us = m->posted_us;
+            d->wake_handled_us = clock_wall_us(d->deps.clock);
+        }
         d->wake_pending = true; /* coalesced: one catch-up per batch */
         d->bounds_pending = d->bounds_pending || m->recheck_bounds;
         break;

@@ -96,10 +96,13 @@ static void handle_notification(struct listener *l, const char *channel, const c
          * the dispatcher re-read the bound from the database. One read
          * catches up on every position: one WAKE of each kind per batch. */
         bool pruned = strcmp(payload, "pruned") == 0;
-        if (pruned && !woke->bounds)
-            dispatch_queue_push(l->deps.queue, dispatch_msg_wake_bounds());
-        else if (!woke->any)
-            dispatch_queue_push(l->deps.queue, dispatch_msg_wake());
+        struct dispatch_msg *m = pruned && !woke->bounds ? dispatch_msg_wake_bounds()
+                                 : !woke->any            ? dispatch_msg_wake()
+                                                         : NULL;
+        if (m) {
+            m->posted_us = clock_wall_us(l->deps.clock);
+            dispatch_queue_push(l->deps.queue, m);
+        }
         woke->any = true;
         woke->bounds = woke->bounds || pruned;
     } else if (strcmp(channel, CHANNEL_NOTIFY) == 0) {

@@ -81,21 +81,26 @@ function start(role, label, cmd, args, opts) {
 // ---------------------------------------------------------------- servers
 
 class Gateway {
-  constructor(instances = 1) {
+  // opts.logLevel: 'debug' makes the gateway log its per-batch times (the breakdown).
+  constructor(instances = 1, opts = {}) {
     this.instances = instances;
+    this.logLevel = opts.logLevel || 'warn';
     this.procs = [];
     this.kind = 'gateway';
+  }
+  logFile(port) {
+    return path.join(RUN, `gateway-${port}.log`);
   }
   ports() {
     return [...Array(this.instances).keys()].map((i) => GW_PORT + i);
   }
   async start() {
     for (const port of this.ports()) {
-      const out = fs.openSync(path.join(RUN, `gateway-${port}.log`), 'w');
+      const out = fs.openSync(this.logFile(port), 'w');
       // Pinned, one HTTP thread per server core, as nginx gets one worker each;
       // unpinned, the gateway's default (one per core).
       const p = start('server', 'gateway', tools.gateway, ['serve', '--listen', `127.0.0.1:${port}`,
-        '--admin-listen', `127.0.0.1:${port + 100}`, '--database-url', db.url, '--log-level', 'warn',
+        '--admin-listen', `127.0.0.1:${port + 100}`, '--database-url', db.url, '--log-level', this.logLevel,
         '--drain-timeout', '5s', '--drain-spread', '1s', '--max-connections', '19800',
         ...(cores.pinned ? ['--threads', String(cores.threads)] : [])],
       { stdio: ['ignore', out, out] });

@@ -294,13 +294,19 @@ scenarios.ceiling = {
 
 // ---------------------------------------------------------------- breakdown
 
-// Where a durable event's milliseconds go, measured from outside the gateway
-// (docs/BENCHMARKS.md). Per event: the publish call (its data), the row's
-// insert (published_at) and the leader's sequencing transaction start
+// Where a durable event's milliseconds go (docs/BENCHMARKS.md). From outside
+// the gateway, per event: the publish call (its data), the row's insert
+// (published_at) and the leader's sequencing transaction start
 // (sequenced_at) from sse.events, the publisher's acknowledgement (its log),
 // the NOTIFYs of the publisher's commit (the leader's wake, "sse#wake") and
 // of the sequencing commit ("sse#events") as an outside listener gets them,
-// and the first, mean and last receipt over the subscribers.
+// and the first, mean and last receipt over the subscribers. From inside,
+// the gateway's debug lines per batch (db/sequencer.c, dispatch/dispatcher.c):
+// when the sequencer's wait ended, its batch started and came back
+// committed; when the listener posted the dispatcher's WAKE, the dispatcher
+// handled it, started its read, got the first row and started the writes.
+// A stage is left out for an event that did not take it (no wake: the
+// leader was busy; no WAKE: the read followed another).
 const STAGES = [
   ['call', 'publish call → row inserted (published_at)', (e) => e.published - e.sent],
   ['commit', 'row inserted → commit, seen as the leader\'s wake', (e) => e.wake - e.published],
@@ -312,26 +318,51 @@ const STAGES = [
   ['to_first', 'total: publish call → first receipt', (e) => e.first - e.sent],
   ['to_mean', 'total: publish call → mean receipt', (e) => e.mean - e.sent],
   ['to_last', 'total: publish call → last receipt', (e) => e.last - e.sent],
+  // Inside the gateway (its debug lines).
+  ['in_woke', 'inside: row inserted → sequencer woken', (e) => e.s && e.s.woke_us && e.s.woke_us - e.published],
+  ['in_start', 'inside: sequencer woken → batch sent', (e) => e.s && e.s.woke_us && e.s.start_us - e.s.woke_us],
+  ['in_idle', 'inside: row inserted → batch sent, leader busy (no wake)', (e) => e.s && !e.s.woke_us && e.s.start_us - e.published],
+  ['in_batch', 'inside: batch sent → committed (the sequencing round trip)', (e) => e.s && e.s.done_us - e.s.start_us],
+  ['in_notify', 'inside: batch committed → WAKE posted to the dispatcher', (e) => e.s && e.d && e.d.wake_us && e.d.wake_us - e.s.done_us],
+  ['in_queue', 'inside: WAKE posted → handled by the dispatcher', (e) => e.d && e.d.wake_us && e.d.handled_us - e.d.wake_us],
+  ['in_toread', 'inside: WAKE handled → read sent', (e) => e.d && e.d.handled_us && e.d.read_us - e.d.handled_us],
+  ['in_read', 'inside: read sent → first row (the read round trip)', (e) => e.d && e.d.read_us && e.d.rows_us - e.d.read_us],
+  ['in_encode', 'inside: first row → writes started (encode, window, fan-out)', (e) => e.d && e.d.written_us - e.d.rows_us],
+  ['in_socket', 'inside: writes started → first receipt (write, loopback, client)', (e) => e.d && e.first - e.d.written_us],
 ];
 
 const readLines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
 
-// Joins the four sources by (stream, sequence number); returns the stages'
-// p50 and p99 in ms and how many events took each path.
-function stages(rows, notes, acks, receipts) {
+// The gateway's debug lines of one kind, as objects of their integer fields.
+function batchLines(file, message) {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(` ${message} `) || l.endsWith(` ${message}`))
+    .map((l) => Object.fromEntries([...l.matchAll(/ ([a-z_]+)=(-?\d+)/g)].map(([, k, v]) => [k, Number(v)])));
+}
+
+// Joins the sources by (stream, sequence number) and position; returns the
+// stages' p50 and p99 in ms and how many events took each path.
+function stages(rows, notes, acks, receipts, seqs, disps) {
   const ack = new Map(acks.map(([stream, seq, , us]) => [`${stream} ${seq}`, Number(us)]));
   const rx = new Map(receipts.map(([stream, seq, , , first, last, mean]) => [`${stream} ${seq}`,
     { first: Number(first), last: Number(last), mean: Number(mean) }]));
   const heads = notes.filter((n) => n.channel === 'sse#events').map((n) => ({ us: n.us, head: Number(n.payload) }));
   const wakes = notes.filter((n) => n.channel === 'sse#wake').map((n) => n.us).sort((a, b) => a - b);
+  seqs.sort((a, b) => a.head - b.head);
+  disps.sort((a, b) => a.last - b.last);
   const events = [];
-  let h = 0;
+  let h = 0, si = 0, di = 0;
   for (const [position, stream, data, published, sequenced] of rows) {
     const [seq, sent] = data.split(' ');
     const key = `${stream} ${seq}`;
-    while (h < heads.length && heads[h].head < Number(position)) h++;
+    const pos = Number(position);
+    while (h < heads.length && heads[h].head < pos) h++;
+    while (si < seqs.length && seqs[si].head < pos) si++;
+    while (di < disps.length && disps[di].last < pos) di++;
     const e = { sent: Number(sent), published: Number(published), sequenced: Number(sequenced), ack: ack.get(key),
-      notify: h < heads.length ? heads[h].us : undefined, ...rx.get(key) };
+      notify: h < heads.length ? heads[h].us : undefined, ...rx.get(key),
+      s: si < seqs.length && seqs[si].head - seqs[si].events < pos ? seqs[si] : undefined,
+      d: di < disps.length && disps[di].first <= pos ? disps[di] : undefined };
     // The wake this event's commit sent, if the leader was asleep: the first
     // one after the insert, before its sequencing started.
     const w = wakes.find((us) => us >= e.published && us <= e.sequenced);
@@ -339,7 +370,8 @@ function stages(rows, notes, acks, receipts) {
     events.push(e);
   }
   const out = { events: events.length, woken: events.filter((e) => e.wake !== undefined).length,
-    received: events.filter((e) => e.first !== undefined).length };
+    received: events.filter((e) => e.first !== undefined).length,
+    timed: events.filter((e) => e.s && e.d).length };
   for (const [key, , f] of STAGES) {
     const xs = events.map(f).filter((x) => Number.isFinite(x)).map((us) => us / 1000);
     out[`${key}_p50`] = percentile(xs, 0.5);
@@ -349,7 +381,7 @@ function stages(rows, notes, acks, receipts) {
 }
 
 async function breakdown({ name, conns, streams, rounds, rate, shuffle }) {
-  const server = new Gateway(1);
+  const server = new Gateway(1, { logLevel: 'debug' });
   const tag = path.join(RUN, `breakdown-${name}`);
   for (const f of [`${tag}-receipts.txt`, `${tag}-publish.txt`]) fs.rmSync(f, { force: true });
   await server.start();
@@ -375,7 +407,10 @@ async function breakdown({ name, conns, streams, rounds, rate, shuffle }) {
     probe = null;
     const rows = psql(db.url, 'SELECT position, stream, data, (extract(epoch FROM published_at) * 1e6)::bigint, ' +
       `(extract(epoch FROM sequenced_at) * 1e6)::bigint FROM sse.events WHERE position > ${Number(head0)} ORDER BY position`);
-    const out = stages(rows, notes, readLines(`${tag}-publish.txt`), readLines(`${tag}-receipts.txt`));
+    const logFile = `${tag}-gateway.log`; // kept for a look at the runs
+    fs.copyFileSync(server.logFile(server.ports()[0]), logFile);
+    const out = stages(rows, notes, readLines(`${tag}-publish.txt`), readLines(`${tag}-receipts.txt`),
+      batchLines(logFile, 'batch sequenced'), batchLines(logFile, 'events dispatched'));
     out.lost = rep ? rep.lost + rep.dup : NaN;
     return out;
   } finally {
@@ -397,6 +432,7 @@ scenarios.breakdown = {
     { key: 'events', label: 'events sequenced' },
     { key: 'woken', label: 'of which woke a sleeping leader' },
     { key: 'received', label: 'of which reached a subscriber' },
+    { key: 'timed', label: 'of which the gateway\'s debug lines timed' },
     { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
   ],
 };

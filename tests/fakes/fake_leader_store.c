@@ -71,7 +71,7 @@ static int resign(void *ctx)
     return 0;
 }
 
-static long sequence_batch(void *ctx)
+static long sequence_batch(void *ctx, int64_t *head)
 {
     struct fake_leader_store *f = ctx;
     if (failing(f, FLS_SEQUENCE_BATCH))
@@ -81,6 +81,7 @@ static long sequence_batch(void *ctx)
     f->sequenced += moved;
     if (moved > 0)
         f->leader_sleeping = false; /* as sse._sequence() does */
+    *head = f->sequenced;
     return moved;
 }
 
