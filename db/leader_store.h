@@ -11,7 +11,10 @@
 #define SSE_LEADER_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "dispatch/event_store.h"
 
 /* This instance's row in sse.gateways. Plain data, borrowed for the call. */
 struct fleet_row {
@@ -48,9 +51,11 @@ struct leader_store_ops {
      * at once. 0, or -1. */
     int (*resign)(void *ctx);
     /* Moves the outbox rows of whole committed transactions into sse.events
-     * with the next positions (one batch). Rows moved, or -1; *head: the
-     * highest position given out once it committed. */
-    long (*sequence_batch)(void *ctx, int64_t *head);
+     * with the next positions (one batch). Once that committed, calls fn
+     * for each event moved, in position order, with its data for the first
+     * max_bytes of the batch's data and NULL data past them. Rows moved, or
+     * -1 (then fn was not called). */
+    long (*sequence_batch)(void *ctx, size_t max_bytes, stored_event_fn fn, void *arg);
     /* Sets sse.state.leader_sleeping: publishers send "sse#wake" at commit
      * until the next batch that moves rows clears it. 0, or -1. */
     int (*set_sleeping)(void *ctx);

@@ -167,16 +167,32 @@ static int resign(void *ctx)
                NULL, "could not release the leader lock");
 }
 
-static long sequence_batch(void *ctx, int64_t *head)
+static long sequence_batch(void *ctx, size_t max_bytes, stored_event_fn fn, void *arg)
 {
-    PGresult *r = query(ctx, "SELECT moved, new_head FROM sse._sequence(" BATCH_ROWS ")", 0, NULL,
-                        "could not sequence the outbox");
+    char bytes[24];
+    snprintf(bytes, sizeof bytes, "%zu", max_bytes);
+    const char *params[] = {bytes};
+    /* PQexecParams returns once the statement's transaction committed: an
+     * error at commit would be its result instead. */
+    PGresult *r = query(ctx, "SELECT * FROM sse._sequence_rows(" BATCH_ROWS ", $1::int8)", 1,
+                        params, "could not sequence the outbox");
     if (!r)
         return -1;
-    long moved = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    *head = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        bool has_data = !PQgetisnull(r, i, 3);
+        struct stored_event ev = {
+            .position = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+            .stream = PQgetvalue(r, i, 1),
+            .event = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
+            .data = has_data ? PQgetvalue(r, i, 3) : NULL,
+            .data_len = has_data ? (size_t)PQgetlength(r, i, 3) : 0,
+            .published_us = strtoll(PQgetvalue(r, i, 4), NULL, 10),
+        };
+        fn(arg, &ev);
+    }
     PQclear(r);
-    return moved;
+    return rows;
 }
 
 static int set_sleeping(void *ctx)

@@ -27,6 +27,8 @@
 #include "common/worker.h"
 #include "common/xalloc.h"
 #include "db/leader_store.h"
+#include "dispatch/dispatch_queue.h"
+#include "dispatch/event_store.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -294,21 +296,54 @@ static int64_t housekeeping(struct sequencer *s, int64_t now)
     return s->next_fleet - now;
 }
 
-/* The leader's part of the step: one batch, then how long to wait. At
- * --log-level debug each batch that moved rows logs its times (wall µs),
- * which bench/run's breakdown joins with the events: when a wait ended
- * early (a wake; 0 if the batch followed another), and when the batch
- * started and came back committed. */
+/* A batch's events on their way to this instance's dispatcher: those of
+ * the prefix the store returned with their data, in position order. */
+struct handoff {
+    struct sequencer *s;
+    struct dispatch_msg *m; /* NULL until the first event */
+    bool cut;               /* an event came without its data: it and the rest are read */
+    int64_t head;           /* the last position moved */
+};
+
+static void collect(void *arg, const struct stored_event *ev)
+{
+    struct handoff *h = arg;
+    h->head = ev->position;
+    if (h->cut || !ev->data || !h->s->deps.handoff) {
+        h->cut = true;
+        return;
+    }
+    if (!h->m)
+        h->m = dispatch_msg_events();
+    dispatch_msg_add_event(h->m, ev);
+}
+
+/* The leader's part of the step: one batch, then how long to wait. A batch
+ * that committed goes straight to this instance's dispatcher (the store
+ * calls back only after the commit), so it fans out without waiting for
+ * its NOTIFY and reading the batch back; the other instances still learn of
+ * it by the NOTIFY. At --log-level debug each batch that moved rows logs
+ * its times (wall µs), which bench/run's breakdown joins with the events:
+ * when a wait ended early (a wake; 0 if the batch followed another), and
+ * when the batch started and came back committed. */
 static int64_t sequence(struct sequencer *s)
 {
     bool timed = log_enabled(LOG_DEBUG);
-    int64_t start_us = timed ? clock_wall_us(s->deps.clock) : 0, woke_us = s->woke_us, head = 0;
+    int64_t start_us = timed ? clock_wall_us(s->deps.clock) : 0, woke_us = s->woke_us;
     s->woke_us = 0;
-    long moved = s->store->sequence_batch(s->store->ctx, &head);
+    struct handoff h = {.s = s};
+    long moved = s->store->sequence_batch(
+        s->store->ctx, s->deps.handoff ? SEQUENCER_HANDOFF_BYTES : 0, collect, &h);
+    /* A dispatcher busy with a slow read would let hand-overs pile up:
+     * past the bound they are dropped, and it reads them after the NOTIFY. */
+    if (h.m)
+        h.m->posted_us = timed ? clock_wall_us(s->deps.clock) : 0;
+    if (!h.m || moved <= 0 || !dispatch_queue_offer(s->deps.handoff, h.m, SEQUENCER_HANDOFF_QUEUED))
+        dispatch_msg_free(h.m);
     if (!ok(s, moved))
         return s->backoff_ms;
     if (timed && moved > 0)
-        log_record(LOG_DEBUG, "sequencer", "batch sequenced", LOG_INT("head", head),
+        log_record(LOG_DEBUG, "sequencer", "batch sequenced", LOG_INT("head", h.head),
                    LOG_INT("events", moved), LOG_INT("woke_us", woke_us),
                    LOG_INT("start_us", start_us), LOG_INT("done_us", clock_wall_us(s->deps.clock)));
     if (moved > 0) {

@@ -24,6 +24,7 @@ struct sequencer;
 struct metrics;
 struct clock_ops;
 struct leader_store_ops;
+struct dispatch_queue;
 
 /* The step's cadences (ms) and thresholds. */
 #define SEQUENCER_IDLE_POLL_MS       100  /* an idle leader's backup poll */
@@ -36,9 +37,16 @@ struct leader_store_ops;
 #define SEQUENCER_VACUUM_MIN_MS      250   /* and at least this long */
 #define SEQUENCER_STALL_MS           10000 /* no head move with the outbox waiting: stalled */
 #define SEQUENCER_STALL_LOG_MS       60000 /* a stall's error line, again while it lasts */
+#define SEQUENCER_HANDOFF_BYTES      (1024 * 1024) /* of a batch's data handed to the dispatcher */
+#define SEQUENCER_HANDOFF_QUEUED     (4 * SEQUENCER_HANDOFF_BYTES) /* waiting for it, at most */
 
 struct sequencer_deps {
     const struct leader_store_ops *store; /* the database (leader_store_pg) */
+    /* This instance's dispatch queue: each committed batch's events (the
+     * first SEQUENCER_HANDOFF_BYTES of their data) go there as an EVENTS
+     * message, unless SEQUENCER_HANDOFF_QUEUED bytes of them wait already.
+     * NULL: none. What is not handed over is read after the NOTIFY. */
+    struct dispatch_queue *handoff;
     const char *instance_id;
     struct metrics *metrics;
     const struct clock_ops *clock;

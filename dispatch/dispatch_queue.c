@@ -8,23 +8,27 @@
  * never wait behind a database read, and wakes that piled up during one are
  * coalesced into a single catch-up.
  *
- * The depth counter feeds the dispatch_queue_depth gauge. Does not: bound the
- * queue (connects are bounded by --max-connections, wakes are tiny), or know
- * what a message means.
+ * The depth counter feeds the dispatch_queue_depth gauge. Only the leader's
+ * hand-over of events is bounded here (dispatch_queue_offer): connects are
+ * bounded by --max-connections and wakes are tiny. It does not know what a
+ * message means.
  */
 #include "dispatch/dispatch_queue.h"
 #include "common/xalloc.h"
+#include "dispatch/event_store.h"
 #include "registry/connection.h"
 
 #include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct dispatch_queue {
     pthread_mutex_t mtx;
     pthread_cond_t nonempty;          /* signalled on every push */
     struct dispatch_msg *head, *tail; /* shared: guarded by mtx */
     size_t depth;                     /* shared: guarded by mtx */
+    size_t events_bytes;              /* shared: guarded by mtx; of the EVENTS queued */
 };
 
 static struct dispatch_msg *msg_new(enum dispatch_kind kind)
@@ -57,6 +61,37 @@ struct dispatch_msg *dispatch_msg_wake_bounds(void)
     return m;
 }
 
+struct dispatch_msg *dispatch_msg_events(void)
+{
+    return msg_new(DISPATCH_EVENTS);
+}
+
+void dispatch_msg_add_event(struct dispatch_msg *m, const struct stored_event *ev)
+{
+    assert(m->kind == DISPATCH_EVENTS && ev->data);
+    if (m->nevents == m->events_cap) {
+        m->events_cap = m->events_cap ? 2 * m->events_cap : 16;
+        m->events = xrealloc(m->events, m->events_cap * sizeof *m->events);
+    }
+    /* One block per event: stream, data and event type, each NUL-terminated. */
+    size_t ls = strlen(ev->stream) + 1, le = ev->event ? strlen(ev->event) + 1 : 0;
+    char *text = xmalloc(ls + ev->data_len + 1 + le);
+    m->events_bytes += ls + ev->data_len + 1 + le + sizeof *m->events;
+    memcpy(text, ev->stream, ls);
+    memcpy(text + ls, ev->data, ev->data_len);
+    text[ls + ev->data_len] = '\0';
+    if (ev->event)
+        memcpy(text + ls + ev->data_len + 1, ev->event, le);
+    m->events[m->nevents++] = (struct stored_event){
+        .position = ev->position,
+        .stream = text,
+        .event = ev->event ? text + ls + ev->data_len + 1 : NULL,
+        .data = text + ls,
+        .data_len = ev->data_len,
+        .published_us = ev->published_us,
+    };
+}
+
 struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *event, const char *data,
                                             size_t data_len)
 {
@@ -78,6 +113,9 @@ void dispatch_msg_free(struct dispatch_msg *m)
     if (!m)
         return;
     connection_unref(m->conn);
+    for (size_t i = 0; i < m->nevents; i++)
+        free((char *)m->events[i].stream); /* the start of its block */
+    free(m->events);
     free(m->stream);
     free(m->event);
     free(m->data);
@@ -107,20 +145,38 @@ void dispatch_queue_free(struct dispatch_queue *q)
     free(q);
 }
 
-void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m)
+/* Appends m. Mutex held. */
+static void append(struct dispatch_queue *q, struct dispatch_msg *m)
 {
-    assert(m);
     m->next = NULL;
-    PTOK(pthread_mutex_lock(&q->mtx));
     if (q->tail)
         q->tail->next = m;
     else
         q->head = m;
     q->tail = m;
     q->depth++;
+    q->events_bytes += m->events_bytes;
     /* One consumer: signal, not broadcast. */
     PTOK(pthread_cond_signal(&q->nonempty));
+}
+
+void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m)
+{
+    assert(m);
+    PTOK(pthread_mutex_lock(&q->mtx));
+    append(q, m);
     PTOK(pthread_mutex_unlock(&q->mtx));
+}
+
+bool dispatch_queue_offer(struct dispatch_queue *q, struct dispatch_msg *m, size_t max_bytes)
+{
+    assert(m && m->kind == DISPATCH_EVENTS);
+    PTOK(pthread_mutex_lock(&q->mtx));
+    bool fits = q->events_bytes + m->events_bytes <= max_bytes;
+    if (fits)
+        append(q, m);
+    PTOK(pthread_mutex_unlock(&q->mtx));
+    return fits;
 }
 
 /* Detaches the whole list. Mutex held. */
@@ -129,6 +185,7 @@ static struct dispatch_msg *take_all(struct dispatch_queue *q)
     struct dispatch_msg *all = q->head;
     q->head = q->tail = NULL;
     q->depth = 0;
+    q->events_bytes = 0;
     return all;
 }
 

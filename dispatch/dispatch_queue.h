@@ -16,10 +16,12 @@
 
 struct connection;
 struct dispatch_queue;
+struct stored_event;
 
 enum dispatch_kind {
     DISPATCH_CONNECT,   /* register conn, replaying after cursor first */
     DISPATCH_WAKE,      /* new durable events may exist: read them */
+    DISPATCH_EVENTS,    /* durable events this instance's leader just committed, handed over */
     DISPATCH_EPHEMERAL, /* fan out a NOTIFY payload as-is, no id */
     DISPATCH_STOP,      /* sentinel: the dispatcher loop returns */
 };
@@ -29,13 +31,20 @@ struct dispatch_msg {
     enum dispatch_kind kind;
     struct connection *conn; /* CONNECT: one reference, owned by the message */
     bool recheck_bounds;     /* WAKE: also re-read the retention bound (pruned_through) */
-    int64_t posted_us;       /* WAKE: wall µs its poster set, for debug timings (0: unknown) */
-    bool has_cursor;         /* CONNECT */
-    int64_t cursor;          /* CONNECT */
-    char *stream;            /* EPHEMERAL, owned */
-    char *event;             /* EPHEMERAL, owned, may be NULL */
-    char *data;              /* EPHEMERAL, owned */
-    size_t data_len;         /* EPHEMERAL */
+    /* WAKE: the head a notification claimed (0: none). Anyone may NOTIFY,
+     * so it only lets the dispatcher skip a read when it already holds
+     * every position up to it: a forged number skips nothing real. */
+    int64_t head_hint;
+    int64_t posted_us; /* WAKE, EVENTS: wall µs when posted, for debug timings (0: unknown) */
+    struct stored_event *events; /* EVENTS: in position order, each owning its strings */
+    size_t nevents, events_cap;  /* EVENTS */
+    size_t events_bytes;         /* EVENTS: what its copies hold */
+    bool has_cursor;             /* CONNECT */
+    int64_t cursor;              /* CONNECT */
+    char *stream;                /* EPHEMERAL, owned */
+    char *event;                 /* EPHEMERAL, owned, may be NULL */
+    char *data;                  /* EPHEMERAL, owned */
+    size_t data_len;             /* EPHEMERAL */
 };
 
 /* Constructors; each result is owned by the caller until pushed. */
@@ -45,6 +54,10 @@ struct dispatch_msg *dispatch_msg_wake(void);
 /* A WAKE that also makes the dispatcher re-read pruned_through from the
  * database: after the leader pruned, and periodically as a backup. */
 struct dispatch_msg *dispatch_msg_wake_bounds(void);
+/* An empty EVENTS message; dispatch_msg_add_event copies one event into it
+ * (ev->data must not be NULL). */
+struct dispatch_msg *dispatch_msg_events(void);
+void dispatch_msg_add_event(struct dispatch_msg *m, const struct stored_event *ev);
 struct dispatch_msg *dispatch_msg_ephemeral(const char *stream, const char *event, const char *data,
                                             size_t data_len);
 struct dispatch_msg *dispatch_msg_stop(void);
@@ -56,6 +69,10 @@ struct dispatch_queue *dispatch_queue_new(void);
 void dispatch_queue_free(struct dispatch_queue *q);
 /* Appends m (takes ownership) and wakes the consumer. Any thread. */
 void dispatch_queue_push(struct dispatch_queue *q, struct dispatch_msg *m);
+/* Pushes an EVENTS message only if the EVENTS bytes waiting in the queue
+ * stay within max_bytes with it: true, or false and the caller keeps m.
+ * Bounds the hand-over while the dispatcher is busy (a slow read). */
+bool dispatch_queue_offer(struct dispatch_queue *q, struct dispatch_msg *m, size_t max_bytes);
 /* Blocks until the queue is non-empty, then returns every queued message as a
  * FIFO list linked through ->next (owned by the caller). Consumer thread only. */
 struct dispatch_msg *dispatch_queue_pop_all(struct dispatch_queue *q);

@@ -71,6 +71,8 @@ struct dispatcher {
     int64_t position;            /* owned by dispatcher thread: highest fanned out */
     bool known;                  /* owned by dispatcher thread: position initialised */
     bool wake_pending;           /* owned by dispatcher thread */
+    int64_t hinted;              /* owned by dispatcher thread: highest head the WAKEs since the
+                                    last catch-up claimed; a read only if beyond the position */
     bool bounds_pending;         /* owned by dispatcher thread: re-read pruned_through */
     bool catch_up_failing;       /* owned by dispatcher thread: log a failure streak once */
     int64_t pruned;              /* owned by dispatcher thread: the window is trimmed here */
@@ -328,6 +330,43 @@ static void handle_ephemeral(struct dispatcher *d, struct dispatch_msg *m)
     metrics_add(&d->deps.metrics->slow_consumer_disconnects, overflowed);
 }
 
+/* Events this instance's leader just committed, handed over by the
+ * sequencer after its commit: fanned out here without a read, exactly as a
+ * read would (the window first, positions one after another), but only
+ * while they follow the position; the first that does not (a batch this
+ * dispatcher has not seen yet, or the position not known) leaves the rest
+ * to a read, as a WAKE does. Those at or below the position were read
+ * already. */
+static void handle_events(struct dispatcher *d, struct dispatch_msg *m)
+{
+    if (!d->known) {
+        d->wake_pending = true;
+        return;
+    }
+    struct batch b = {.d = d, .now_ms = now_ms(d), .timed = log_enabled(LOG_DEBUG)};
+    for (size_t i = 0; i < m->nevents; i++) {
+        const struct stored_event *ev = &m->events[i];
+        if (ev->position <= d->position)
+            continue;
+        if (ev->position != d->position + 1) {
+            d->wake_pending = true;
+            break;
+        }
+        fan_out(&b, ev);
+    }
+    write_pool_flush(d->deps.writers, &d->resumes);
+    metrics_add(&d->deps.metrics->events_durable, b.events);
+    metrics_add(&d->deps.metrics->deliveries, b.deliveries);
+    metrics_add(&d->deps.metrics->slow_consumer_disconnects, b.overflows);
+    if (b.timed && b.events) {
+        d->wake_posted_us = m->posted_us;
+        d->wake_handled_us = b.rows_us;
+        log_batch(d, &b, 0);
+    }
+    if (b.events && d->nheld)
+        serve_held(d); /* a cursor it was waiting for may have come */
+}
+
 void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
 {
     switch (m->kind) {
@@ -339,8 +378,17 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
             d->wake_posted_us = m->posted_us;
             d->wake_handled_us = clock_wall_us(d->deps.clock);
         }
-        d->wake_pending = true; /* coalesced: one catch-up per batch */
+        /* Coalesced: one catch-up per batch of messages. A WAKE naming the
+         * head it announces is decided at the flush, once any hand-over
+         * before it was fanned out. */
+        if (m->head_hint > 0 && !m->recheck_bounds)
+            d->hinted = m->head_hint > d->hinted ? m->head_hint : d->hinted;
+        else
+            d->wake_pending = true;
         d->bounds_pending = d->bounds_pending || m->recheck_bounds;
+        break;
+    case DISPATCH_EVENTS:
+        handle_events(d, m);
         break;
     case DISPATCH_EPHEMERAL:
         handle_ephemeral(d, m);
@@ -353,8 +401,16 @@ void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m)
 
 int dispatcher_flush(struct dispatcher *d)
 {
-    if (!d->wake_pending && !d->bounds_pending && d->known)
+    /* A notification's head at or below the position brings nothing new:
+     * every position up to it is here already (the hand-over brought it,
+     * or an earlier read). One beyond it, or a WAKE without a head, reads. */
+    if (d->hinted > d->position)
+        d->wake_pending = true;
+    d->hinted = 0;
+    if (!d->wake_pending && !d->bounds_pending && d->known) {
+        d->wake_posted_us = d->wake_handled_us = 0;
         return 0;
+    }
     return catch_up(d);
 }
 

@@ -1,6 +1,7 @@
 /*
  * dispatcher: the thread that owns delivery order. It drains the dispatch
- * queue, reads new durable events once per (coalesced) wake for all streams,
+ * queue, reads new durable events once per (coalesced) wake for all streams
+ * (or takes those this instance's leader hands over right after its commit),
  * keeps the window of recent encoded events, fans each event out as one
  * shared frame to every subscriber, and admits connects: one whose cursor
  * is behind goes into replay mode (the replayer serves its backlog) before
@@ -45,7 +46,9 @@ void dispatcher_stop(struct dispatcher *d);
 void dispatcher_free(struct dispatcher *d);
 
 /* The step the thread's loop calls (tests call it directly): handles one message and frees it
- * (takes ownership). WAKEs only mark a catch-up as pending. Dispatcher thread (or a test). */
+ * (takes ownership). WAKEs only mark a catch-up as pending; EVENTS (the
+ * leader's hand-over) fan out at once when they follow the position, else
+ * mark a catch-up. Dispatcher thread (or a test). */
 void dispatcher_handle(struct dispatcher *d, struct dispatch_msg *m);
 /* Runs a pending catch-up: reads every new durable event and fans it out.
  * Returns 0, or -1 when the store failed (it stays pending). */

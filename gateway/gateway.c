@@ -304,6 +304,7 @@ struct gateway *gateway_new(const struct config *cfg)
     g->leader_store = leader_store_pg_ops(g->leader_pg);
     g->sequencer = sequencer_new(&(struct sequencer_deps){
         .store = &g->leader_store,
+        .handoff = g->queue, /* its batches go straight to this instance's dispatcher */
         .instance_id = g->instance_id,
         .metrics = &g->metrics,
         .clock = &system_clock,

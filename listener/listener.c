@@ -81,30 +81,44 @@ static void post_ephemeral(struct listener *l, const char *stream, const char *e
     metrics_add(&l->deps.metrics->events_ephemeral, 1);
 }
 
-/* The WAKEs posted for one batch of notifications. */
+/* The WAKE one batch of notifications on "sse#events" comes to: one read
+ * catches up on every position. */
 struct woke {
-    bool any;    /* a WAKE of either kind */
-    bool bounds; /* one that re-reads the retention bound */
+    bool any;     /* a notification came */
+    bool bounds;  /* one said "pruned": re-read the retention bound */
+    bool unknown; /* one named no head: the dispatcher must read */
+    int64_t head; /* the highest head named */
 };
+
+/* The leader's payload: the head it committed, decimal. 0 if it is not one. */
+static int64_t payload_head(const char *payload)
+{
+    int64_t v = 0;
+    size_t n = strspn(payload, "0123456789");
+    if (n == 0 || n > 18 || payload[n] != '\0')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (payload[i] - '0');
+    return v;
+}
 
 static void handle_notification(struct listener *l, const char *channel, const char *payload,
                                 struct woke *woke)
 {
     if (strcmp(channel, CHANNEL_EVENTS) == 0) {
-        /* The leader sends "pruned" after deleting events by retention (its
-         * other payloads are positions). Anyone may send it: it only makes
-         * the dispatcher re-read the bound from the database. One read
-         * catches up on every position: one WAKE of each kind per batch. */
-        bool pruned = strcmp(payload, "pruned") == 0;
-        struct dispatch_msg *m = pruned && !woke->bounds ? dispatch_msg_wake_bounds()
-                                 : !woke->any            ? dispatch_msg_wake()
-                                                         : NULL;
-        if (m) {
-            m->posted_us = clock_wall_us(l->deps.clock);
-            dispatch_queue_push(l->deps.queue, m);
-        }
+        /* The leader sends the head of each batch it commits, and "pruned"
+         * after deleting events by retention. Anyone may send either: a
+         * head only lets the dispatcher skip a read when it holds every
+         * position up to it already, "pruned" only makes it re-read the
+         * bound from the database. */
+        int64_t head = payload_head(payload);
         woke->any = true;
-        woke->bounds = woke->bounds || pruned;
+        if (strcmp(payload, "pruned") == 0)
+            woke->bounds = true;
+        else if (head == 0)
+            woke->unknown = true;
+        else if (head > woke->head)
+            woke->head = head;
     } else if (strcmp(channel, CHANNEL_NOTIFY) == 0) {
         struct notify_payload p;
         const char *why;
@@ -136,12 +150,18 @@ static void handle_notification(struct listener *l, const char *channel, const c
 static void drain(struct listener *l)
 {
     char *channel, *payload;
-    struct woke woke = {false, false};
+    struct woke woke = {0};
     while (l->deps.pg->next_notification(l->deps.pg->ctx, l->conn, &channel, &payload) == 1) {
         handle_notification(l, channel, payload, &woke);
         free(channel);
         free(payload);
     }
+    if (!woke.any)
+        return;
+    struct dispatch_msg *m = woke.bounds ? dispatch_msg_wake_bounds() : dispatch_msg_wake();
+    m->head_hint = woke.unknown ? 0 : woke.head;
+    m->posted_us = clock_wall_us(l->deps.clock);
+    dispatch_queue_push(l->deps.queue, m);
 }
 
 /* Arms the reconnect timer for the current backoff and doubles the next one.

@@ -318,17 +318,17 @@ const STAGES = [
   ['to_first', 'total: publish call → first receipt', (e) => e.first - e.sent],
   ['to_mean', 'total: publish call → mean receipt', (e) => e.mean - e.sent],
   ['to_last', 'total: publish call → last receipt', (e) => e.last - e.sent],
-  // Inside the gateway (its debug lines).
-  ['in_woke', 'inside: row inserted → sequencer woken', (e) => e.s && e.s.woke_us && e.s.woke_us - e.published],
-  ['in_start', 'inside: sequencer woken → batch sent', (e) => e.s && e.s.woke_us && e.s.start_us - e.s.woke_us],
-  ['in_idle', 'inside: row inserted → batch sent, leader busy (no wake)', (e) => e.s && !e.s.woke_us && e.s.start_us - e.published],
-  ['in_batch', 'inside: batch sent → committed (the sequencing round trip)', (e) => e.s && e.s.done_us - e.s.start_us],
-  ['in_notify', 'inside: batch committed → WAKE posted to the dispatcher', (e) => e.s && e.d && e.d.wake_us && e.d.wake_us - e.s.done_us],
-  ['in_queue', 'inside: WAKE posted → handled by the dispatcher', (e) => e.d && e.d.wake_us && e.d.handled_us - e.d.wake_us],
-  ['in_toread', 'inside: WAKE handled → read sent', (e) => e.d && e.d.handled_us && e.d.read_us - e.d.handled_us],
-  ['in_read', 'inside: read sent → first row (the read round trip)', (e) => e.d && e.d.read_us && e.d.rows_us - e.d.read_us],
-  ['in_encode', 'inside: first row → writes started (encode, window, fan-out)', (e) => e.d && e.d.written_us - e.d.rows_us],
-  ['in_socket', 'inside: writes started → first receipt (write, loopback, client)', (e) => e.d && e.first - e.d.written_us],
+  // Inside the gateway (its debug lines); NaN where the event did not take the stage.
+  ['in_woke', 'inside: row inserted → sequencer woken', (e) => (e.s?.woke_us ? e.s.woke_us - e.published : NaN)],
+  ['in_start', 'inside: sequencer woken → batch sent', (e) => (e.s?.woke_us ? e.s.start_us - e.s.woke_us : NaN)],
+  ['in_idle', 'inside: row inserted → batch sent, leader busy (no wake)', (e) => (e.s && !e.s.woke_us ? e.s.start_us - e.published : NaN)],
+  ['in_batch', 'inside: batch sent → committed (the sequencing round trip)', (e) => (e.s ? e.s.done_us - e.s.start_us : NaN)],
+  ['in_notify', 'inside: batch committed → WAKE (or hand-over) posted to the dispatcher', (e) => (e.s && e.d?.wake_us ? e.d.wake_us - e.s.done_us : NaN)],
+  ['in_queue', 'inside: WAKE (or hand-over) posted → handled by the dispatcher', (e) => (e.d?.wake_us ? e.d.handled_us - e.d.wake_us : NaN)],
+  ['in_toread', 'inside: WAKE handled → read sent', (e) => (e.d?.handled_us && e.d.read_us ? e.d.read_us - e.d.handled_us : NaN)],
+  ['in_read', 'inside: read sent → first row (the read round trip)', (e) => (e.d?.read_us ? e.d.rows_us - e.d.read_us : NaN)],
+  ['in_encode', 'inside: first row → writes started (encode, window, fan-out)', (e) => (e.d ? e.d.written_us - e.d.rows_us : NaN)],
+  ['in_socket', 'inside: writes started → first receipt (write, loopback, client)', (e) => (e.d ? e.first - e.d.written_us : NaN)],
 ];
 
 const readLines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
@@ -371,7 +371,7 @@ function stages(rows, notes, acks, receipts, seqs, disps) {
   }
   const out = { events: events.length, woken: events.filter((e) => e.wake !== undefined).length,
     received: events.filter((e) => e.first !== undefined).length,
-    timed: events.filter((e) => e.s && e.d).length };
+    timed: events.filter((e) => e.s && e.d).length, handed: events.filter((e) => e.d && !e.d.read_us).length };
   for (const [key, , f] of STAGES) {
     const xs = events.map(f).filter((x) => Number.isFinite(x)).map((us) => us / 1000);
     out[`${key}_p50`] = percentile(xs, 0.5);
@@ -433,6 +433,7 @@ scenarios.breakdown = {
     { key: 'woken', label: 'of which woke a sleeping leader' },
     { key: 'received', label: 'of which reached a subscriber' },
     { key: 'timed', label: 'of which the gateway\'s debug lines timed' },
+    { key: 'handed', label: 'of which the leader handed over (no read)' },
     { key: 'lost', label: 'lost + duplicated', target: { max: 0 } },
   ],
 };

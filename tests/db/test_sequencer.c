@@ -5,12 +5,15 @@
  * leader_sleeping two-step, the vacuum threshold (and no vacuum by a role
  * that does not own the outbox), the cadences of pruning, lag samples and
  * the fleet row, and a follower's watch of the leader (a lock holder that is
- * not a gateway, an outbox waiting 10 s with the head put). The real thread
- * runs in one test.
+ * not a gateway, an outbox waiting 10 s with the head put), and the hand-over
+ * of each committed batch to the dispatcher queue. The real thread runs in
+ * one test.
  */
 #include "check.h"
 #include "common/metrics.h"
 #include "db/sequencer.h"
+#include "dispatch/dispatch_queue.h"
+#include "dispatch/event_store.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_leader_store.h"
 
@@ -506,8 +509,126 @@ static void test_watch_stall(void)
     rig_free(&r);
 }
 
+/* A committed batch goes to this instance's dispatcher queue at once: the
+ * events in position order with their data, up to SEQUENCER_HANDOFF_BYTES
+ * of it; nothing for an empty or failed batch. */
+static void test_hands_batches_to_the_dispatcher(void)
+{
+    struct rig r;
+    rig_init(&r);
+    struct dispatch_queue *q = dispatch_queue_new();
+    sequencer_free(r.s);
+    r.s = sequencer_new(&(struct sequencer_deps){.store = &r.db.ops,
+                                                 .handoff = q,
+                                                 .instance_id = "gw-1",
+                                                 .metrics = &r.metrics,
+                                                 .clock = &r.clock.ops,
+                                                 .retention_ms = RETENTION_MS,
+                                                 .fleet_interval_ms = FLEET_MS});
+    CHECK(step_until_asleep(&r));
+    CHECK(dispatch_queue_try_pop_all(q) == NULL); /* nothing moved, nothing handed */
+    CHECK_EQ(r.db.last_max_bytes, SEQUENCER_HANDOFF_BYTES);
+    r.db.outbox = 3;
+    CHECK_EQ(step(&r), 0);
+    struct dispatch_msg *m = dispatch_queue_try_pop_all(q);
+    CHECK(m && m->kind == DISPATCH_EVENTS && !m->next);
+    CHECK_EQ(m->nevents, 3);
+    for (size_t i = 0; m && i < m->nevents; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "event %zu", i + 1);
+        CHECK_EQ(m->events[i].position, (int64_t)i + 1);
+        CHECK_STR(m->events[i].stream, "s");
+        CHECK_STR(m->events[i].data, want);
+        CHECK_EQ(m->events[i].data_len, strlen(want));
+        CHECK(m->events[i].event == NULL);
+    }
+    dispatch_msg_free(m);
+    /* Past the bytes allowed, the store sends no data: only the prefix goes,
+     * the dispatcher reads the rest after the NOTIFY. */
+    r.db.data_bytes = SEQUENCER_HANDOFF_BYTES / 3 + 1;
+    r.db.outbox = 4;
+    CHECK_EQ(step(&r), 0);
+    m = dispatch_queue_try_pop_all(q);
+    CHECK(m && m->kind == DISPATCH_EVENTS && !m->next);
+    CHECK_EQ(m->nevents, 2);
+    CHECK_EQ(m ? m->events[1].position : 0, 5);
+    CHECK_EQ(m ? m->events[1].data_len : 0, r.db.data_bytes);
+    dispatch_msg_free(m);
+    /* One larger than the whole allowance: nothing handed, all read. */
+    r.db.data_bytes = SEQUENCER_HANDOFF_BYTES + 1;
+    r.db.outbox = 1;
+    CHECK_EQ(step(&r), 0);
+    CHECK(dispatch_queue_try_pop_all(q) == NULL);
+    /* A batch that fails hands nothing (its commit is not known). */
+    r.db.data_bytes = 0;
+    r.db.outbox = 2;
+    r.db.fail = 1u << FLS_SEQUENCE_BATCH;
+    step(&r);
+    CHECK(dispatch_queue_try_pop_all(q) == NULL);
+    rig_free(&r);
+    dispatch_queue_free(q);
+}
+
+/* Without a queue the store is asked for no data at all. */
+static void test_no_handoff_asks_no_data(void)
+{
+    struct rig r;
+    rig_init(&r);
+    r.db.outbox = 2;
+    CHECK_EQ(step(&r), 0);
+    CHECK_EQ(r.db.sequenced, 2);
+    CHECK_EQ(r.db.last_max_bytes, 0);
+    rig_free(&r);
+}
+
+/* Hand-overs the dispatcher has not taken yet are bounded: past
+ * SEQUENCER_HANDOFF_QUEUED bytes a batch is not handed (it is read after
+ * its NOTIFY), and once the dispatcher took them, batches go again. */
+static void test_handoff_bounded(void)
+{
+    struct rig r;
+    rig_init(&r);
+    struct dispatch_queue *q = dispatch_queue_new();
+    sequencer_free(r.s);
+    r.s = sequencer_new(&(struct sequencer_deps){.store = &r.db.ops,
+                                                 .handoff = q,
+                                                 .instance_id = "gw-1",
+                                                 .metrics = &r.metrics,
+                                                 .clock = &r.clock.ops,
+                                                 .retention_ms = RETENTION_MS,
+                                                 .fleet_interval_ms = FLEET_MS});
+    CHECK(step_until_asleep(&r));
+    r.db.data_bytes = SEQUENCER_HANDOFF_BYTES / 2;
+    size_t batches = 2 * SEQUENCER_HANDOFF_QUEUED / SEQUENCER_HANDOFF_BYTES + 2;
+    for (size_t i = 0; i < batches; i++) {
+        r.db.outbox = 1;
+        CHECK_EQ(step(&r), 0);
+    }
+    CHECK_EQ(r.db.sequenced, (int64_t)batches); /* every batch was sequenced */
+    struct dispatch_msg *all = dispatch_queue_try_pop_all(q);
+    size_t handed = 0, bytes = 0;
+    for (struct dispatch_msg *m = all, *next; m; m = next) {
+        next = m->next;
+        handed++;
+        bytes += m->events_bytes;
+        dispatch_msg_free(m);
+    }
+    CHECK(handed > 0 && handed < batches);
+    CHECK(bytes <= SEQUENCER_HANDOFF_QUEUED);
+    r.db.outbox = 1;
+    CHECK_EQ(step(&r), 0);
+    struct dispatch_msg *m = dispatch_queue_try_pop_all(q);
+    CHECK(m && m->nevents == 1); /* taken: the next batch is handed again */
+    dispatch_msg_free(m);
+    rig_free(&r);
+    dispatch_queue_free(q);
+}
+
 int main(void)
 {
+    test_handoff_bounded();
+    test_hands_batches_to_the_dispatcher();
+    test_no_handoff_asks_no_data();
     test_takes_the_leader_role();
     test_lock_refused();
     test_resigns_on_drain();

@@ -5,7 +5,9 @@
  * socket: live delivery, a fresh instance starting at the head, replay from
  * the window and from the store, the gap sentinel, held cursors, several
  * streams under one cursor, store failures, ephemeral messages, slow
- * consumers, resume batching and trimming at the retention bound. The last
+ * consumers, resume batching, trimming at the retention bound, and the
+ * leader's hand-over (fanned out without a read only when it follows the
+ * position; a WAKE naming a head already here reads nothing). The last
  * test runs the real thread against a locked store.
  */
 #include "check.h"
@@ -756,6 +758,132 @@ static int locked_bounds(void *ctx, int64_t *head, int64_t *pruned)
             nanosleep(&(struct timespec){0, 1000000L}, NULL);                                      \
     } while (0)
 
+/* The leader's hand-over of positions from..to, as the sequencer sends it
+ * after its commit (the test appends the same positions to the store). */
+static struct dispatch_msg *handover(int64_t from, int64_t to, const char *stream)
+{
+    struct dispatch_msg *m = dispatch_msg_events();
+    for (int64_t p = from; p <= to; p++) {
+        char data[32];
+        snprintf(data, sizeof data, "h%lld", (long long)p);
+        struct stored_event ev = {.position = p,
+                                  .stream = stream,
+                                  .data = data,
+                                  .data_len = strlen(data),
+                                  .published_us = p};
+        dispatch_msg_add_event(m, &ev);
+    }
+    return m;
+}
+
+static int reads(struct rig *r)
+{
+    return fake_store_stats(r->store)->read_after_calls;
+}
+
+static void test_handover_fans_out_without_a_read(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0); /* starts at 0 */
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, false, 0);
+    int before = reads(&r);
+    append_n(&r, 2, "s");
+    dispatcher_handle(r.d, handover(1, 2, "s"));
+    CHECK_STR(drain(c), "id: 1\nstream: s\ndata: h1\n\nid: 2\nstream: s\ndata: h2\n\n");
+    CHECK_EQ(dispatcher_position(r.d), 2);
+    CHECK_EQ(metric(&r.metrics.events_durable), 2);
+    CHECK_EQ(metric(&r.metrics.deliveries), 2);
+    /* The NOTIFY of the same batch names its head: nothing to read. */
+    struct dispatch_msg *w = dispatch_msg_wake();
+    w->head_hint = 2;
+    dispatcher_handle(r.d, w);
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(reads(&r), before);
+    /* In the window before its fan-out: a replay from 0 gets both from memory. */
+    struct connection *late = sub(&r, "s", NULL, 0);
+    connect_sub(&r, late, true, 0);
+    CHECK_STR(ids(drain(late)), "1,2");
+    CHECK_EQ(metric(&r.metrics.replayed_memory), 2);
+    CHECK_EQ(fake_store_stats(r.store)->read_range_calls, 0);
+    /* The NOTIFY first, in the same batch of messages: decided at the flush. */
+    append_n(&r, 1, "s");
+    w = dispatch_msg_wake();
+    w->head_hint = 3;
+    dispatcher_handle(r.d, w);
+    dispatcher_handle(r.d, handover(3, 3, "s"));
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(reads(&r), before);
+    CHECK_STR(ids(drain(c)), "3");
+    CHECK_STR(ids(drain(late)), "3");
+    connection_unref(c);
+    connection_unref(late);
+    rig_free(&r);
+}
+
+static void test_handover_after_a_gap_reads(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    CHECK_EQ(wake(&r), 0);
+    struct connection *c = sub(&r, "s", NULL, 0);
+    connect_sub(&r, c, false, 0);
+    /* Batches 1-2 went by unseen (their NOTIFY not read yet): 3-4 wait for a read. */
+    append_n(&r, 4, "s");
+    int before = reads(&r);
+    dispatcher_handle(r.d, handover(3, 4, "s"));
+    CHECK_STR(drain(c), "");
+    CHECK_EQ(dispatcher_position(r.d), 0);
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(reads(&r), before + 1);
+    CHECK_STR(ids(drain(c)), "1,2,3,4");
+    /* A batch read already: nothing twice. One partly read: the rest only. */
+    dispatcher_handle(r.d, handover(3, 4, "s"));
+    append_n(&r, 2, "s");
+    dispatcher_handle(r.d, handover(4, 6, "s"));
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(reads(&r), before + 1);
+    CHECK_STR(drain(c), "id: 5\nstream: s\ndata: h5\n\nid: 6\nstream: s\ndata: h6\n\n");
+    /* A NOTIFY naming a head beyond the position, or none, reads. */
+    append_n(&r, 1, "s");
+    struct dispatch_msg *w = dispatch_msg_wake();
+    w->head_hint = 7;
+    dispatcher_handle(r.d, w);
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(reads(&r), before + 2);
+    CHECK_STR(ids(drain(c)), "7");
+    CHECK_EQ(wake(&r), 0);
+    CHECK_EQ(reads(&r), before + 3);
+    /* A forged head below the position skips nothing real. */
+    append_n(&r, 1, "s");
+    w = dispatch_msg_wake();
+    w->head_hint = 1;
+    dispatcher_handle(r.d, w);
+    w = dispatch_msg_wake();
+    w->head_hint = 8;
+    dispatcher_handle(r.d, w);
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_STR(ids(drain(c)), "8");
+    connection_unref(c);
+    rig_free(&r);
+}
+
+static void test_handover_before_the_position_is_known(void)
+{
+    struct rig r;
+    rig_init(&r, 100);
+    append_n(&r, 3, "s");
+    int before = reads(&r);
+    /* A fresh instance starts live at the head: a hand-over first learns it. */
+    dispatcher_handle(r.d, handover(3, 3, "s"));
+    CHECK_EQ(dispatcher_flush(r.d), 0);
+    CHECK_EQ(dispatcher_position(r.d), 3);
+    CHECK_EQ(metric(&r.metrics.events_durable), 0);
+    CHECK_EQ(reads(&r), before + 1);
+    rig_free(&r);
+}
+
 static void test_thread_lifecycle(void)
 {
     struct rig r;
@@ -812,6 +940,9 @@ int main(void)
     test_large_backlog_in_batches();
     test_paced_replay();
     test_window_trimmed_at_retention_bound();
+    test_handover_fans_out_without_a_read();
+    test_handover_after_a_gap_reads();
+    test_handover_before_the_position_is_known();
     test_thread_lifecycle();
     return CHECK_DONE();
 }

@@ -71,7 +71,7 @@ static int resign(void *ctx)
     return 0;
 }
 
-static long sequence_batch(void *ctx, int64_t *head)
+static long sequence_batch(void *ctx, size_t max_bytes, stored_event_fn fn, void *arg)
 {
     struct fake_leader_store *f = ctx;
     if (failing(f, FLS_SEQUENCE_BATCH))
@@ -80,8 +80,28 @@ static long sequence_batch(void *ctx, int64_t *head)
     f->outbox -= moved;
     f->sequenced += moved;
     if (moved > 0)
-        f->leader_sleeping = false; /* as sse._sequence() does */
-    *head = f->sequenced;
+        f->leader_sleeping = false; /* as sse._sequence_rows() does */
+    f->last_max_bytes = max_bytes;
+    /* Then, committed, the events: stream "s", data "event <position>"
+     * padded with '.' to data_bytes. */
+    static char data[FAKE_LEADER_DATA_MAX];
+    size_t bytes = 0;
+    for (int64_t p = f->sequenced - moved + 1; p <= f->sequenced; p++) {
+        int len = snprintf(data, sizeof data, "event %lld", (long long)p);
+        assert(f->data_bytes < sizeof data);
+        if ((size_t)len < f->data_bytes) {
+            memset(data + len, '.', f->data_bytes - (size_t)len);
+            len = (int)f->data_bytes;
+            data[len] = '\0';
+        }
+        bytes += (size_t)len;
+        struct stored_event ev = {.position = p,
+                                  .stream = "s",
+                                  .data = bytes <= max_bytes ? data : NULL,
+                                  .data_len = bytes <= max_bytes ? (size_t)len : 0,
+                                  .published_us = p};
+        fn(arg, &ev);
+    }
     return moved;
 }
 

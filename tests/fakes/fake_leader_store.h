@@ -17,6 +17,8 @@
 
 #include "db/leader_store.h"
 
+#define FAKE_LEADER_DATA_MAX (2 * 1024 * 1024)
+
 /* The calls, for fail bits (1u << FLS_…) and the counters. */
 enum fake_leader_call {
     FLS_CONNECT,
@@ -38,7 +40,9 @@ enum fake_leader_call {
 struct fake_leader_store {
     /* Set by the test. */
     long outbox;                /* committed rows not sequenced yet */
-    long batch_rows;            /* a batch moves at most this many (init: 1000) */
+    long batch_rows;            /* a batch moves at most this many (init: 1000); its events
+                                   are stream "s", data "event <position>" */
+    size_t data_bytes;          /* pad each event's data to this (< FAKE_LEADER_DATA_MAX) */
     bool other_leader;          /* another session holds the lock */
     struct leader_watch other;  /* who it is (init: a gateway), and how far it sequenced: what
                                    watch reports while other_leader (held: ignored; head is
@@ -57,6 +61,7 @@ struct fake_leader_store {
     char row_id[64];                /* its id, and the rest as last upserted */
     struct fleet_row row;           /* instance_id not kept: see row_id */
     int64_t retention_ms, stale_ms; /* the last prune's arguments */
+    size_t last_max_bytes;          /* the last batch's: events past it come without data */
     int calls[FLS_CALLS];
     struct leader_store_ops ops; /* ctx points back at the fake */
 };

@@ -77,8 +77,9 @@ static void rig_free(struct rig *r)
     fake_pg_free(r->pg);
 }
 
-/* Takes every queued message and returns them described, "W" for a WAKE, "B"
- * for a WAKE that re-reads the retention bound, and
+/* Takes every queued message and returns them described, "W" for a WAKE
+ * ("W<head>" when it names the head a notification announced), "B" for a
+ * WAKE that re-reads the retention bound, and
  * "E <stream> <event|-> <data>" for an EPHEMERAL, joined by "; ". The result
  * lives in r->seen until the next call. */
 static const char *take(struct rig *r)
@@ -88,7 +89,9 @@ static const char *take(struct rig *r)
         next = m->next;
         size_t len = strlen(r->seen);
         const char *sep = len ? "; " : "";
-        if (m->kind == DISPATCH_WAKE)
+        if (m->kind == DISPATCH_WAKE && !m->recheck_bounds && m->head_hint)
+            snprintf(r->seen + len, sizeof r->seen - len, "%sW%lld", sep, (long long)m->head_hint);
+        else if (m->kind == DISPATCH_WAKE)
             snprintf(r->seen + len, sizeof r->seen - len, "%s%s", sep,
                      m->recheck_bounds ? "B" : "W");
         else if (m->kind == DISPATCH_EPHEMERAL)
@@ -177,18 +180,33 @@ static void test_notifications_become_messages(void)
     CHECK_EQ(listener_poll_once(r.l), 0); /* nothing to read is no error */
     CHECK_STR(take(&r), "");
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "17");
-    fake_pg_notify(r.pg, CHANNEL_EVENTS, "18"); /* one WAKE per batch catches up on both */
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "18"); /* one WAKE per batch, naming the highest */
     fake_pg_notify(r.pg, CHANNEL_NOTIFY,
                    "{\"stream\":\"room:1\",\"event\":\"typing\",\"data\":\"a\\nb\"}");
     fake_pg_notify(r.pg, CHANNEL_NOTIFY, "{\"stream\":\"x\",\"event\":null,\"data\":\"y\"}");
     fake_pg_notify(r.pg, "room:1", "raw");
     fake_pg_notify(r.pg, "room:2", "");
     CHECK_EQ(listener_poll_once(r.l), 0);
-    CHECK_STR(take(&r), "W; E room:1 typing a\nb; E x - y; E room:1 - raw; E room:2 - ");
+    CHECK_STR(take(&r), "E room:1 typing a\nb; E x - y; E room:1 - raw; E room:2 - ; W18");
     CHECK_EQ(atomic_load(&r.metrics.events_ephemeral), 4);
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "19"); /* a later batch wakes again */
     CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "W19");
+    /* Anyone may NOTIFY: a payload that is not a head makes the dispatcher
+     * read whatever the others claim. */
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "20");
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "x");
+    CHECK_EQ(listener_poll_once(r.l), 0);
     CHECK_STR(take(&r), "W");
+    const char *not_heads[] = {"", "-1", "0", "1e3", " 5", "5 ", "1234567890123456789"};
+    for (size_t i = 0; i < sizeof not_heads / sizeof not_heads[0]; i++) {
+        fake_pg_notify(r.pg, CHANNEL_EVENTS, not_heads[i]);
+        CHECK_EQ(listener_poll_once(r.l), 0);
+        CHECK_STR(take(&r), "W");
+    }
+    fake_pg_notify(r.pg, CHANNEL_EVENTS, "123456789012345678");
+    CHECK_EQ(listener_poll_once(r.l), 0);
+    CHECK_STR(take(&r), "W123456789012345678");
     rig_free(&r);
 }
 
@@ -202,8 +220,7 @@ static void test_pruned_wakes_bounds(void)
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
     CHECK_EQ(listener_poll_once(r.l), 0);
     CHECK_STR(take(&r), "B");
-    /* One of each kind per batch; a bounds WAKE also catches up, so a
-     * position after it needs none, and one before it is still followed by it. */
+    /* One WAKE per batch; a bounds WAKE also catches up on every position. */
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "20");
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
@@ -213,7 +230,7 @@ static void test_pruned_wakes_bounds(void)
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned");
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "22");
     CHECK_EQ(listener_poll_once(r.l), 0);
-    CHECK_STR(take(&r), "W; B");
+    CHECK_STR(take(&r), "B");
     /* Only the exact word: other payloads are positions or noise. */
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "pruned ");
     fake_pg_notify(r.pg, CHANNEL_EVENTS, "PRUNED");
