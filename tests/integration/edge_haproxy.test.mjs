@@ -49,7 +49,8 @@ test('a drain behind haproxy: out on /readyz, every page gets every event exactl
   await pages[0].context().close();
   const events = () => haproxy.log().split('\n').filter((l) => / "GET \S*\/events\?/.test(l));
   await waitFor(() => events().length >= opens, 20000, `the ${opens} subscriptions in haproxy's log`)
-    .catch((e) => { throw new Error(`${e.message}; it has:\n${haproxy.log().split('\n').slice(-60).join('\n')}`); });
+    .catch((e) => { throw new Error(`${e.message}; its subscriptions:\n${events().join('\n')}\n` +
+      `its last lines:\n${haproxy.log().split('\n').slice(-30).join('\n')}`); });
   console.log(`  (log complete ${Date.now() - closing} ms after closing the pages)`);
   const lines = events();
   const notH2 = lines.filter((l) => !l.includes(' HTTP/2.0"'));
