@@ -19,6 +19,7 @@
  * (http_server.c watches those).
  */
 #include "common/log.h"
+#include "common/metrics.h"
 #include "web/cors.h"
 #include "web/escape.h"
 #include "web/etag.h"
@@ -230,8 +231,18 @@ static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char 
  * false once the request is answered, with MHD's result in *answer. An
  * answer here comes before the body is read, so MHD discards the body and
  * closes the socket: nothing after these headers is read as a request. */
-static bool check_headers(struct web *w, struct request *req, const char *method,
-                          enum MHD_Result *answer)
+/* A subscription or a publish refused before its route ran (framing,
+ * origin, method) is counted with the refusals the route makes itself. */
+static void count_refused(struct web *w, const struct route *route)
+{
+    if (route->serve == web_serve_events)
+        metrics_add(&w->deps.metrics->connections_rejected, 1);
+    else if (route->serve == web_serve_publish)
+        metrics_add(&w->deps.metrics->publish_rejected, 1);
+}
+
+static bool check_headers(struct web *w, struct request *req, const struct route *route,
+                          const char *method, enum MHD_Result *answer)
 {
     struct framing framing = {0};
     MHD_get_connection_values_n(req->mhd, MHD_HEADER_KIND, add_field, &framing);
@@ -239,6 +250,7 @@ static bool check_headers(struct web *w, struct request *req, const char *method
     if (why) {
         if (log_budget_take(&w->client_log, CLIENT_LOG_PER_SECOND))
             log_info("http", "refused a request: %s", why);
+        count_refused(w, route);
         *answer = web_respond_error(req, MHD_HTTP_BAD_REQUEST, why);
         return false;
     }
@@ -251,6 +263,7 @@ static bool check_headers(struct web *w, struct request *req, const char *method
             log_info("http", "refused a request from origin %s: not in --cors-origin",
                      escape_printable(shown, sizeof shown, origin, strlen(origin), 100));
         }
+        count_refused(w, route);
         *answer = web_respond_error(req, MHD_HTTP_FORBIDDEN, "origin not allowed");
         return false;
     case CORS_ALLOW:
@@ -293,9 +306,11 @@ enum MHD_Result web_handle(void *cls, struct MHD_Connection *mc, const char *url
     if (!route)
         return web_respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
     enum MHD_Result answer;
-    if (!check_headers(w, req, method, &answer))
+    if (!check_headers(w, req, route, method, &answer))
         return answer;
-    if (!(method_bit(method) & route->methods))
+    if (!(method_bit(method) & route->methods)) {
+        count_refused(w, route);
         return web_respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    }
     return route->serve(w, req, upload_data, upload_data_size);
 }

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import {
-  assert, assertEq, onCleanup, rawSse, run, startGateway, startPostgres, test, waitFor,
+  assert, assertEq, metric, onCleanup, rawSse, run, startGateway, startPostgres, test, waitFor,
 } from './lib/harness.mjs';
 
 const SECRET = crypto.randomBytes(24).toString('hex');
@@ -159,10 +159,19 @@ test('a body length that reads two ways is a 400 and the socket closes: nothing 
     [post('Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n', '0\r\n\r\n' + smuggled), 'two Transfer-Encodings'],
     ['GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n' + smuggled, 'a GET with both'],
   ];
+  const rejected = async () => [await metric(gw.base, 'sse_gateway_publish_requests_total{result="rejected"}') ?? 0,
+    await metric(gw.base, 'sse_gateway_connections_total{result="rejected"}') ?? 0];
+  const [publishesBefore, subscriptionsBefore] = await rejected();
   for (const [bytes, what] of cases) {
     const r = await rawAll(gw.port, bytes);
     assertEq(r, { statuses: [400], closed: true }, what);
   }
+  const events = await rawAll(gw.port, 'GET /events?stream=s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n');
+  assertEq(events, { statuses: [400], closed: true }, 'a subscription with both');
+  // Refused before their route ran, they still count where the routes' own refusals do.
+  const [publishesAfter, subscriptionsAfter] = await rejected();
+  assert(publishesAfter > publishesBefore, `publishes refused for their framing counted (${publishesBefore} -> ${publishesAfter})`);
+  assertEq(subscriptionsAfter - subscriptionsBefore, 1, 'the subscription refused for its framing counted');
   // Two equal Content-Lengths read one way only: fine.
   const same = await rawAll(gw.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 00\r\nConnection: close\r\n\r\n');
   assertEq(same, { statuses: [200], closed: true }, 'two equal Content-Lengths');
