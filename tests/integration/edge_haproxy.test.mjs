@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { assert, freePort, httpsGet, launchChromium, makeTestCa, onCleanup, rewriteConfig, run, startPostgres, test, waitFor } from './lib/harness.mjs';
-import { drainUnderLoad, openPages, pageState, startFleet, startProxy, tenPagesOverHttp2 } from './lib/edge.mjs';
+import { closeStreams, drainUnderLoad, openPages, pageState, startFleet, startProxy, tenPagesOverHttp2 } from './lib/edge.mjs';
 
 const shipped = fs.readFileSync(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url), 'utf8');
 const db = await startPostgres();
@@ -56,6 +56,7 @@ test('a drain behind haproxy: out on /readyz, every page gets every event exactl
   // subscription (one per open the pages saw) is in its log.
   const opens = (await Promise.all(pages.map(pageState))).reduce((n, s) => n + s.opens, 0);
   const closing = Date.now();
+  await closeStreams(pages);
   await pages[0].context().close();
   const events = () => haproxy.log().split('\n').filter((l) => / "GET \S*\/events\?/.test(l));
   // haproxy drops a log line rather than wait when two of its threads log at

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assert, freePort, httpsGet, launchChromium, makeTestCa, onCleanup, rewriteConfig, run, startPostgres, test, waitFor } from './lib/harness.mjs';
-import { drainUnderLoad, openPages, pageState, startFleet, startProxy, tenPagesOverHttp2 } from './lib/edge.mjs';
+import { closeStreams, drainUnderLoad, openPages, pageState, startFleet, startProxy, tenPagesOverHttp2 } from './lib/edge.mjs';
 
 const shipped = fs.readFileSync(new URL('../../deploy/nginx/nginx.conf', import.meta.url), 'utf8');
 const db = await startPostgres();
@@ -46,6 +46,7 @@ test('a drain behind nginx: every page gets every event exactly once', async () 
   // read how they travelled.
   const opens = (await Promise.all(pages.map(pageState))).reduce((n, s) => n + s.opens, 0);
   const closing = Date.now();
+  await closeStreams(pages);
   await pages[0].context().close();
   const logPath = path.join(dir, 'access.log');
   const events = () => fs.readFileSync(logPath, 'utf8').split('\n').filter((l) => l.includes('"GET /events?'));

@@ -65,6 +65,7 @@ export async function openPages(browser, origin) {
     await page.evaluate((stream) => {
       window.sse = { ids: [], shutdowns: 0, opens: 0 };
       const es = new EventSource('/events?stream=' + stream);
+      window.sseSource = es;
       es.onmessage = (e) => window.sse.ids.push(e.lastEventId);
       es.addEventListener('gateway:shutdown', () => { window.sse.shutdowns++; });
       es.onopen = () => { window.sse.opens++; };
@@ -73,6 +74,11 @@ export async function openPages(browser, origin) {
   }
   return pages;
 }
+
+// Closes every page's EventSource: the browser cancels each stream itself,
+// so the proxy ends and logs each one, whatever closing the browser context
+// later does with the connection.
+export const closeStreams = (pages) => Promise.all(pages.map((p) => p.evaluate(() => window.sseSource.close())));
 
 export const pageState = (page) => page.evaluate(() => ({
   ...window.sse, protocol: performance.getEntriesByType('navigation')[0].nextHopProtocol,
