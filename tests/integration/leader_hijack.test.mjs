@@ -96,6 +96,11 @@ test('a gateway leader that stops sequencing is named by the others after 10 s',
   const seen = await within(DETECT_MS, async () => (await gauge(other)) === 1 && named().length > 0);
   console.log(`  after ${Date.now() - started} ms: gauge ${await gauge(other)}, error lines ${named().length} ` +
     `(${published} publish${published > 1 ? 'es: the stopped leader\'s last batch took the first' : ''})`);
+  if (!seen) { // what the database and the follower looked like, for the message
+    const state = (await sql.query('SELECT head, leader_sleeping, (SELECT count(*) FROM sse.outbox) AS outbox FROM sse.state')).rows[0];
+    const sessions = (await sql.query("SELECT pid, application_name AS app, state, wait_event AS wait, left(query, 60) AS q FROM pg_stat_activity WHERE datname IS NOT NULL")).rows;
+    console.log(`  state ${JSON.stringify(state)}; follower ${JSON.stringify(await stats(other))}\n  sessions ${JSON.stringify(sessions)}`);
+  }
   assert(seen, `the follower reports the stalled leader within ${DETECT_MS} ms`);
   assert(Date.now() - started >= 10000 - 600, 'not before 10 s');
   // status goes by the waiting event's own age; the instance counts from its

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import {
-  assertEq, freePort, launchChromium, onCleanup, run, sqlClient, startGateway, startPostgres, test, waitFor,
+  assertEq, launchChromium, onCleanup, run, sqlClient, startGateway, startPostgres, test, waitFor,
 } from './lib/harness.mjs';
 
 const SECRET = crypto.randomBytes(24).toString('hex');
@@ -21,7 +21,16 @@ const publisher = token({ publish: ['csrf:*'], subscribe: ['csrf:*'] });
 
 const db = await startPostgres();
 const sql = await sqlClient(db.url);
-const [goodPort, evilPort] = [await freePort(), await freePort()];
+// Two origins on ports of their own, bound at once (a port picked free and
+// bound later can be taken meanwhile); their pages are set by the test.
+const pages = {};
+async function origin(name) {
+  const server = http.createServer((req, res) => pages[name](req, res));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  onCleanup(() => server.close());
+  return server.address().port;
+}
+const [goodPort, evilPort] = [await origin('good'), await origin('evil')];
 const good = `http://127.0.0.1:${goodPort}`, evil = `http://127.0.0.1:${evilPort}`;
 const none = await startGateway(db.url, ['--jwt-secret', SECRET]);
 const star = await startGateway(db.url, ['--jwt-secret', SECRET, '--cors-origin', '*']);
@@ -84,11 +93,8 @@ test('Chromium: a form on another origin of the same site cannot publish with th
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ stream: 'csrf:1', data: 'from-the-app' }) })
       .then((r) => r.status, (e) => String(e));
   </script>`;
-  for (const [port, handler] of [[evilPort, page(form)], [goodPort, page(app)]]) {
-    const server = http.createServer(handler);
-    await new Promise((r) => server.listen(port, '127.0.0.1', r));
-    onCleanup(() => server.close());
-  }
+  pages.evil = page(form);
+  pages.good = page(app);
   const browser = await launchChromium();
   const context = await browser.newContext();
   // Cookies ignore ports: one set for the gateway goes to every port of 127.0.0.1.
