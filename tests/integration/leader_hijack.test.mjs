@@ -15,7 +15,7 @@ import {
 
 const KEY = '6004712034128654481'; // the gateway's leader lock
 const GAUGE = 'sse_gateway_sequencer_stalled';
-const DETECT_MS = 500 + 10000 + 2000; // the check interval, the 10 s, and slack
+const DETECT_MS = 500 + 10000 + 5000; // the check interval, the 10 s, and slack for a loaded machine
 
 const db = await startPostgres();
 const sql = await sqlClient(db.url);
