@@ -233,7 +233,7 @@ async function runCleanups() {
 
 export async function run() {
   let passed = 0, failed = 0;
-  const hardLimit = setTimeout(() => { console.error('test file exceeded its time limit'); process.exit(1); }, 170000);
+  const hardLimit = setTimeout(() => abort('test file exceeded its time limit'), 170000);
   for (const t of tests) {
     const started = Date.now();
     try {
@@ -252,6 +252,17 @@ export async function run() {
   process.exit(failed ? 1 : 0);
 }
 process.on('SIGINT', async () => { await runCleanups(); process.exit(130); });
+// A test file that dies (an error event nobody handles, a time limit) still
+// stops its PostgreSQL, gateways and browsers: nothing outlives it.
+async function abort(why) {
+  console.log(`FAILED - ${why}`);
+  const forced = setTimeout(() => process.exit(1), 10000);
+  await runCleanups();
+  clearTimeout(forced);
+  process.exit(1);
+}
+process.on('uncaughtException', (e) => abort(`uncaught: ${e.stack || e}`));
+process.on('unhandledRejection', (e) => abort(`unhandled rejection: ${e?.stack || e}`));
 
 // --- TLS edge helpers (edge_*.test.mjs) ---
 
