@@ -42,7 +42,8 @@ static long count_connections(void *ctx)
     return *(long *)ctx;
 }
 
-static void rig_init(struct rig *r)
+/* handoff: the dispatch queue committed batches go to, or NULL. */
+static void rig_init_handoff(struct rig *r, struct dispatch_queue *handoff)
 {
     memset(r, 0, sizeof *r);
     fake_leader_store_init(&r->db);
@@ -51,6 +52,7 @@ static void rig_init(struct rig *r)
     r->connections = 7;
     r->s = sequencer_new(&(struct sequencer_deps){
         .store = &r->db.ops,
+        .handoff = handoff,
         .instance_id = "gw-1",
         .metrics = &r->metrics,
         .clock = &r->clock.ops,
@@ -59,6 +61,11 @@ static void rig_init(struct rig *r)
         .connections = count_connections,
         .connections_ctx = &r->connections,
     });
+}
+
+static void rig_init(struct rig *r)
+{
+    rig_init_handoff(r, NULL);
 }
 
 static void rig_free(struct rig *r)
@@ -514,17 +521,9 @@ static void test_watch_stall(void)
  * of it; nothing for an empty or failed batch. */
 static void test_hands_batches_to_the_dispatcher(void)
 {
-    struct rig r;
-    rig_init(&r);
     struct dispatch_queue *q = dispatch_queue_new();
-    sequencer_free(r.s);
-    r.s = sequencer_new(&(struct sequencer_deps){.store = &r.db.ops,
-                                                 .handoff = q,
-                                                 .instance_id = "gw-1",
-                                                 .metrics = &r.metrics,
-                                                 .clock = &r.clock.ops,
-                                                 .retention_ms = RETENTION_MS,
-                                                 .fleet_interval_ms = FLEET_MS});
+    struct rig r;
+    rig_init_handoff(&r, q);
     CHECK(step_until_asleep(&r));
     CHECK(dispatch_queue_try_pop_all(q) == NULL); /* nothing moved, nothing handed */
     CHECK_EQ(r.db.last_max_bytes, SEQUENCER_HANDOFF_BYTES);
@@ -586,17 +585,9 @@ static void test_no_handoff_asks_no_data(void)
  * its NOTIFY), and once the dispatcher took them, batches go again. */
 static void test_handoff_bounded(void)
 {
-    struct rig r;
-    rig_init(&r);
     struct dispatch_queue *q = dispatch_queue_new();
-    sequencer_free(r.s);
-    r.s = sequencer_new(&(struct sequencer_deps){.store = &r.db.ops,
-                                                 .handoff = q,
-                                                 .instance_id = "gw-1",
-                                                 .metrics = &r.metrics,
-                                                 .clock = &r.clock.ops,
-                                                 .retention_ms = RETENTION_MS,
-                                                 .fleet_interval_ms = FLEET_MS});
+    struct rig r;
+    rig_init_handoff(&r, q);
     CHECK(step_until_asleep(&r));
     r.db.data_bytes = SEQUENCER_HANDOFF_BYTES / 2;
     size_t batches = 2 * SEQUENCER_HANDOFF_QUEUED / SEQUENCER_HANDOFF_BYTES + 2;
