@@ -171,13 +171,12 @@ static void push_gap(struct replayer *r, struct job *j, int64_t after, int64_t p
 static void drop_through(struct window_slice *s, int64_t position)
 {
     size_t k = 0;
-    while (k < s->len && s->items[k].position <= position)
-        frame_unref(s->items[k++].frame);
+    for (; k < s->len && s->items[k].position <= position; k++) {
+        s->bytes -= frame_len(s->items[k].frame);
+        frame_unref(s->items[k].frame);
+    }
     memmove(s->items, s->items + k, (s->len - k) * sizeof *s->items);
     s->len -= k;
-    s->bytes = 0;
-    for (size_t i = 0; i < s->len; i++)
-        s->bytes += frame_len(s->items[i].frame);
 }
 
 /* The database's part of a replay: one slice of rows, and a gap sentinel
