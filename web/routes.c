@@ -167,18 +167,29 @@ enum served_on {
     ON_DEMO,     /* the main daemon, with --demo only */
 };
 
+/* Where a request refused before its route ran is counted. */
+enum refusal_count { REFUSAL_UNCOUNTED, REFUSAL_SUBSCRIPTION, REFUSAL_PUBLISH };
+
 struct route {
     const char *path;
     unsigned methods; /* METHOD_* bits; any other method gets 405 */
     enum served_on on;
     route_fn serve;
+    enum refusal_count refusal;
 };
 
 /* Every path served. HEAD is allowed wherever GET is, except on /events;
  * MHD sends a HEAD the GET's headers without the body. */
 static const struct route routes[] = {
-    {.path = "/events", .methods = METHOD_GET, .on = ON_MAIN, .serve = web_serve_events},
-    {.path = "/publish", .methods = METHOD_POST, .serve = web_serve_publish},
+    {.path = "/events",
+     .methods = METHOD_GET,
+     .on = ON_MAIN,
+     .serve = web_serve_events,
+     .refusal = REFUSAL_SUBSCRIPTION},
+    {.path = "/publish",
+     .methods = METHOD_POST,
+     .serve = web_serve_publish,
+     .refusal = REFUSAL_PUBLISH},
     {.path = "/healthz", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_healthz},
     {.path = "/readyz", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_readyz},
     {.path = "/metrics", .methods = METHOD_GET | METHOD_HEAD, .serve = serve_metrics},
@@ -235,9 +246,9 @@ static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char 
  * origin, method) is counted with the refusals the route makes itself. */
 static void count_refused(struct web *w, const struct route *route)
 {
-    if (route->serve == web_serve_events)
+    if (route->refusal == REFUSAL_SUBSCRIPTION)
         metrics_add(&w->deps.metrics->connections_rejected, 1);
-    else if (route->serve == web_serve_publish)
+    else if (route->refusal == REFUSAL_PUBLISH)
         metrics_add(&w->deps.metrics->publish_rejected, 1);
 }
 
