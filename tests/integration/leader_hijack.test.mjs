@@ -7,6 +7,7 @@
 // gauge returns to 0. The same for a gateway leader that stops sequencing
 // (SIGSTOP) while events wait.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import pg from 'pg';
 import {
   BIN, assert, assertEq, esClient, httpGet, metric, onCleanup, run, sleep, sqlClient, startGateway, startPostgres, test,
@@ -23,6 +24,10 @@ await sql.query('CREATE ROLE mallory LOGIN');
 const stats = async (gw) => (await fetch(gw.base + '/stats')).json();
 const gauge = async (gw) => (await metric(gw.base, GAUGE)) ?? null;
 const status = () => execFileSync(BIN, ['status', '--database-url', db.url], { encoding: 'utf8' });
+
+// True once every thread of process pid is stopped (state T in /proc).
+const stopped = (pid) => fs.readdirSync(`/proc/${pid}/task`).every((t) =>
+  /^[Tt]$/.test(fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ').pop()[0]));
 
 // Waits until cond holds or ms pass; true if it held.
 async function within(ms, cond) {
@@ -81,6 +86,9 @@ test('a gateway leader that stops sequencing is named by the others after 10 s',
     "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objid::int8 = ($1::int8 & 4294967295)", [KEY])).rows[0].pid;
   leader.proc.kill('SIGSTOP');
   onCleanup(() => leader.proc.kill('SIGCONT'));
+  // kill() only queues the stop: on a loaded machine a thread runs on until
+  // it is scheduled again, long enough for a batch or two.
+  await waitFor(() => stopped(leader.proc.pid), 5000, 'every thread of the leader stopped');
   // A batch the leader sent just before it stopped still runs in its backend
   // and may take the first event: publish again until one stays waiting
   // (a stopped client sends nothing more, so the second one does).
