@@ -32,6 +32,7 @@
 #include "dispatch/dispatch_queue.h"
 #include "listener/listener_internal.h"
 #include "listener/notify_payload.h"
+#include "protocol/position.h"
 #include "protocol/stream_name.h"
 
 #include <assert.h>
@@ -90,18 +91,6 @@ struct woke {
     int64_t head; /* the highest head named */
 };
 
-/* The leader's payload: the head it committed, decimal. 0 if it is not one. */
-static int64_t payload_head(const char *payload)
-{
-    int64_t v = 0;
-    size_t n = strspn(payload, "0123456789");
-    if (n == 0 || n > 18 || payload[n] != '\0')
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (payload[i] - '0');
-    return v;
-}
-
 static void handle_notification(struct listener *l, const char *channel, const char *payload,
                                 struct woke *woke)
 {
@@ -111,11 +100,11 @@ static void handle_notification(struct listener *l, const char *channel, const c
          * head only lets the dispatcher skip a read when it holds every
          * position up to it already, "pruned" only makes it re-read the
          * bound from the database. */
-        int64_t head = payload_head(payload);
+        int64_t head = 0;
         woke->any = true;
         if (strcmp(payload, "pruned") == 0)
             woke->bounds = true;
-        else if (head == 0)
+        else if (position_parse(payload, strlen(payload), &head) != 0 || head == 0)
             woke->unknown = true;
         else if (head > woke->head)
             woke->head = head;

@@ -5,26 +5,11 @@
  */
 #include "web/query.h"
 #include "common/xalloc.h"
+#include "protocol/position.h"
 #include "protocol/stream_name.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int cursor_parse(const char *s, size_t len, int64_t *out)
-{
-    if (len == 0 || len > 19)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > (uint64_t)INT64_MAX)
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
 
 static int hex(char c)
 {
@@ -119,7 +104,7 @@ enum query_status query_parse_subscription(const char *query, size_t len, size_t
                 out->streams[out->nstreams++] = xstrndup(value, (size_t)vlen);
             }
         } else if (key_is(key, (size_t)klen, "lastEventId")) {
-            if (cursor_parse(value, (size_t)vlen, &out->cursor) != 0) {
+            if (position_parse(value, (size_t)vlen, &out->cursor) != 0) {
                 st = fail(out, message, QUERY_BAD_CURSOR,
                           "lastEventId must be a non-negative integer");
                 break;

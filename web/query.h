@@ -39,8 +39,6 @@ void sub_request_clear(struct sub_request *r);
  * string, or NULL when absent or badly encoded. */
 char *query_token(const char *query, size_t len);
 
-/* A strict decimal in [0, INT64_MAX], no sign, no spaces; 0 on success, -1 otherwise. */
-int cursor_parse(const char *s, size_t len, int64_t *out);
 /* Decodes %XX and '+' (as space) from in into out (room for len bytes).
  * Returns the decoded length, or -1 on a bad or truncated escape. */
 long percent_decode(const char *in, size_t len, char *out);

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
+#include "protocol/position.h"
 #include "protocol/sse_frame.h"
 #include "registry/conn_list.h"
 #include "registry/connection.h"
@@ -302,7 +303,7 @@ static bool parse_and_authorize(struct web *w, struct request *req, struct sub_r
     /* A valid Last-Event-ID header wins over the query; a malformed one is ignored. */
     const char *header = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Last-Event-ID");
     int64_t from_header;
-    if (header && cursor_parse(header, strlen(header), &from_header) == 0) {
+    if (header && position_parse(header, strlen(header), &from_header) == 0) {
         sr->has_cursor = true;
         sr->cursor = from_header;
     }

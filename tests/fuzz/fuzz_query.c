@@ -1,5 +1,6 @@
 /* libFuzzer target: the subscription query parser, cursors and percent-decoding
  * on arbitrary bytes. Invariant: whatever is accepted obeys the rules. */
+#include "protocol/position.h"
 #include "protocol/stream_name.h"
 #include "web/query.h"
 
@@ -23,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(why != NULL);
     }
     int64_t cursor;
-    if (cursor_parse(in, size, &cursor) == 0)
+    if (position_parse(in, size, &cursor) == 0)
         assert(cursor >= 0);
     char *out = malloc(size + 1);
     long n = percent_decode(in, size, out);
