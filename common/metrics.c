@@ -196,7 +196,8 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
         "# TYPE sse_gateway_pg_notify_queue_usage gauge\nsse_gateway_pg_notify_queue_usage "
         "%.6f\n",
         (double)LOADS(m->notify_queue_usage_ppm) / 1e6);
-    put(&b, "# HELP sse_gateway_delivery_latency_seconds Commit to socket write.\n"
+    put(&b, "# HELP sse_gateway_delivery_latency_seconds Publish (the event's insert or NOTIFY) to "
+            "socket write.\n"
             "# TYPE sse_gateway_delivery_latency_seconds histogram\n");
     unsigned long long cumulative = 0;
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {

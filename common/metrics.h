@@ -65,7 +65,7 @@ struct metrics_gauges {
 /* Zeroes every counter. Call before any thread uses it. */
 void metrics_init(struct metrics *m);
 
-/* Records one commit-to-socket latency. Any thread. */
+/* Records one publish-to-socket latency. Any thread. */
 void metrics_observe_latency(struct metrics *m, int64_t latency_us);
 
 static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)

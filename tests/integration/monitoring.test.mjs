@@ -266,7 +266,7 @@ test('every dashboard query returns data from Prometheus, and the exercised pane
   positive('File descriptors', [`${instance} open`]);
   positive('File descriptors', [`${instance} limit`], 'B');
   for (const refId of ['A', 'B']) {
-    const q = Object.values(byLegend('Delivery latency, commit to socket', refId))[0];
+    const q = Object.values(byLegend('Delivery latency, publish to socket', refId))[0];
     assert(Number.isFinite(q) && q > 0 && q <= 5, `delivery latency quantile ${refId} is a number of seconds (${q})`);
   }
   // A healthy gateway: nothing firing or pending.
