@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private PostgreSQL cluster for the run command: data, socket and log under
 # the project's .pg/ folder, run as the postgres user (the server refuses
-# root), on 127.0.0.1:${SSE_PG_PORT:-54329}. `start` is idempotent.
+# root), on 127.0.0.1:${SSE_PG_PORT:-54329}. `start` is idempotent, and moves a
+# cluster that runs on another port to this one.
 # Usage: scripts/pg.sh start|stop|status|url
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,9 @@ if ! runuser -u postgres -- test -w "$root" 2>/dev/null; then
 fi
 data="$root/data" run="$root/run" log="$root/log"
 as_pg() { runuser -u postgres -- "$@"; }
+running() { as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; }
+# The port a running cluster listens on: the fourth line of postmaster.pid.
+running_port() { as_pg sed -n 4p "$data/postmaster.pid" 2>/dev/null; }
 
 case "${1:-}" in
 start)
@@ -29,13 +33,19 @@ start)
     as_pg "$bin/initdb" -D "$data" --auth=trust --username=postgres -E UTF8 >/dev/null
   fi
   as_pg mkdir -p "$run"
-  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  # Asked for another port than the running cluster's: move it there, or
+  # `url` would name a port nobody listens on.
+  if running && [ "$(running_port)" != "$port" ]; then
+    echo "pg.sh: the cluster in $data listens on port $(running_port); restarting it on $port" >&2
+    as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  fi
+  if ! running; then
     as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
       -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$run" start >/dev/null
   fi
   ;;
 stop)
-  if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  if running; then
     as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
   fi
   ;;
