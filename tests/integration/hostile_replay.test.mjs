@@ -71,6 +71,24 @@ function countingSse(port, target) {
   });
 }
 
+// The probes' p99 with no replay running: 100 ephemeral events on the live
+// subscriber's stream, publish to receipt.
+async function probeBaseline(live) {
+  const latencies = [];
+  const sent = new Map();
+  const on = (e) => { const t = sent.get(e.data); if (t) latencies.push(Date.now() - t); };
+  live.es.addEventListener('baseline', on);
+  for (let i = 0; i < 100; i++) {
+    sent.set(`b${i}`, Date.now());
+    await sql.query("SELECT sse.notify('other', $1, 'baseline')", [`b${i}`]);
+    await sleep(20);
+  }
+  await waitFor(() => latencies.length >= 98, 5000, 'the baseline probes arrive');
+  live.es.removeEventListener('baseline', on);
+  const sorted = latencies.sort((a, b) => a - b);
+  return { count: sorted.length, p99: sorted[Math.floor(sorted.length * 0.99)] };
+}
+
 test('10 non-reading replays of 100,000 events: bounded memory, live delivery unharmed, a reader gets all', async () => {
   const n = 100000;
   // A long write deadline: the stalled clients must still be there when counted.
@@ -80,6 +98,7 @@ test('10 non-reading replays of 100,000 events: bounded memory, live delivery un
   const live = esClient(`${gw.base}/events?stream=other`);
   await waitFor(async () => (await (await fetch(gw.base + '/stats')).json()).registered === 1, 5000, 'live subscriber');
   const rssBefore = rssKiB(gw.proc.pid);
+  const baseline = await probeBaseline(live);
 
   const stalled = [];
   for (let i = 0; i < 10; i++) {
@@ -94,13 +113,14 @@ test('10 non-reading replays of 100,000 events: bounded memory, live delivery un
   let probes = 0;
   const sent = new Map();
   live.es.addEventListener('probe', (e) => { const t = sent.get(e.data); if (t) latencies.push(Date.now() - t); });
-  const until = Date.now() + 60000;
-  while (reader.lastId < head && Date.now() < until) {
+  const probe = async () => {
     const key = `p${probes++}`;
     sent.set(key, Date.now());
     await sql.query("SELECT sse.notify('other', $1, 'probe')", [key]);
     await sleep(20);
-  }
+  };
+  const until = Date.now() + 60000;
+  while (reader.lastId < head && Date.now() < until) await probe();
   await waitFor(() => reader.lastId >= head, 30000, `the reading client gets all ${n} (has ${reader.events})`);
   assertEq(reader.events, n, 'the reader got every event once');
   assert(reader.ordered, 'in order, consecutive');
@@ -109,10 +129,15 @@ test('10 non-reading replays of 100,000 events: bounded memory, live delivery un
   const p99 = sorted[Math.floor(sorted.length * 0.99)];
   const stats = await (await fetch(gw.base + '/stats')).json();
   const rssGrowthMiB = (rssKiB(gw.proc.pid) - rssBefore) / 1024;
-  console.log(`  ${probes} probes during the replays: p50 ${sorted[sorted.length >> 1]} ms, p99 ${p99} ms; ` +
+  console.log(`  ${probes} probes during the replays: p50 ${sorted[sorted.length >> 1]} ms, p99 ${p99} ms ` +
+    `(${baseline.count} before them: p99 ${baseline.p99} ms); ` +
     `queued ${(stats.queued_bytes / 1048576).toFixed(1)} MiB for 10 stalled clients; RSS grew ${rssGrowthMiB.toFixed(1)} MiB`);
   assert(latencies.length >= probes - 2, `probes delivered (${latencies.length} of ${probes})`);
-  assert(p99 <= (tsan ? 300 : 100), `live delivery p99 ${p99} ms while replays run`);
+  // The bound is over what the machine itself gave before the replays, so
+  // that a loaded machine (parallel tests, a slow CI host) does not count
+  // as harm done by the replays; a quiet one measures about 2 ms of it.
+  const bound = (tsan ? 300 : 100) + baseline.p99;
+  assert(p99 <= bound, `live delivery p99 ${p99} ms while replays run (bound ${bound} ms)`);
   // Each stalled client holds about one slice (1 MiB by default), not its 100 MB.
   assert(stats.queued_bytes <= 10 * 1.1 * 1048576, `queued bytes ${stats.queued_bytes}`);
   assertEq(await metric(gw.base, 'sse_gateway_replays_in_progress'), 10, 'the stalled replays wait, they are not finished');
