@@ -235,13 +235,6 @@ static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
-/* The one place where a routed request's headers are checked, before its
- * method: the body's framing (400 unless its length reads one way only),
- * then the Origin against --cors-origin (403 when refused; an allowed
- * origin's preflight is answered here). Returns true to go on to the route;
- * false once the request is answered, with MHD's result in *answer. An
- * answer here comes before the body is read, so MHD discards the body and
- * closes the socket: nothing after these headers is read as a request. */
 /* A subscription or a publish refused before its route ran (framing,
  * origin, method) is counted with the refusals the route makes itself. */
 static void count_refused(struct web *w, const struct route *route)
@@ -252,6 +245,13 @@ static void count_refused(struct web *w, const struct route *route)
         metrics_add(&w->deps.metrics->publish_rejected, 1);
 }
 
+/* The one place where a routed request's headers are checked, before its
+ * method: the body's framing (400 unless its length reads one way only),
+ * then the Origin against --cors-origin (403 when refused; an allowed
+ * origin's preflight is answered here). Returns true to go on to the route;
+ * false once the request is answered, with MHD's result in *answer. An
+ * answer here comes before the body is read, so MHD discards the body and
+ * closes the socket: nothing after these headers is read as a request. */
 static bool check_headers(struct web *w, struct request *req, const struct route *route,
                           const char *method, enum MHD_Result *answer)
 {
