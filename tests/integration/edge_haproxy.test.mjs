@@ -65,16 +65,16 @@ test('a drain behind haproxy: out on /readyz, every page gets every event exactl
   const dropped = async () => Number((await haproxyInfo()).match(/^DroppedLogs: (\d+)$/m)?.[1] ?? NaN);
   const complete = await waitFor(async () => events().length + await dropped() >= opens, 20000, 'every subscription logged')
     .then(() => true, () => false);
-  const lines = events();
+  const lines = events(), droppedLines = await dropped();
   const onVictimLogged = lines.filter((l) => l.includes(` ${name} `)).length;
   // Whether a closed browser context ends its streams at once is up to
   // Chromium (once, 8 of the survivor's 10 stayed unlogged for 20 s): only
   // the subscriptions the drain ended must all be there.
   console.log(`  haproxy logged ${lines.length} of the ${opens} subscriptions ` +
     `${complete ? `${Date.now() - closing} ms after the pages closed` : 'in the 20 s after the pages closed'} ` +
-    `(lines it dropped: ${await dropped()}); ${onVictimLogged} on the drained instance, which had ${onVictim} pages; ` +
+    `(lines it dropped: ${droppedLines}); ${onVictimLogged} on the drained instance, which had ${onVictim} pages; ` +
     'it was marked down on /readyz 503');
-  assert(onVictimLogged + await dropped() >= onVictim,
+  assert(onVictimLogged + droppedLines >= onVictim,
     `every subscription the drain ended is in haproxy's log; its subscriptions:\n${lines.join('\n')}`);
   const notH2 = lines.filter((l) => !l.includes(' HTTP/2.0"'));
   assert(notH2.length === 0, `every subscription came over HTTP/2:\n${notH2.join('\n')}`);

@@ -71,22 +71,35 @@ function countingSse(port, target) {
   });
 }
 
-// The probes' p99 with no replay running: 100 ephemeral events on the live
-// subscriber's stream, publish to receipt.
-async function probeBaseline(live) {
-  const latencies = [];
-  const sent = new Map();
+// Ephemeral probes of one event type on the live subscriber's stream,
+// 20 ms apart: publish-to-receipt latencies.
+function prober(live, type) {
+  const latencies = [], sent = new Map();
+  let count = 0;
   const on = (e) => { const t = sent.get(e.data); if (t) latencies.push(Date.now() - t); };
-  live.es.addEventListener('baseline', on);
-  for (let i = 0; i < 100; i++) {
-    sent.set(`b${i}`, Date.now());
-    await sql.query("SELECT sse.notify('other', $1, 'baseline')", [`b${i}`]);
-    await sleep(20);
-  }
-  await waitFor(() => latencies.length >= 98, 5000, 'the baseline probes arrive');
-  live.es.removeEventListener('baseline', on);
-  const sorted = latencies.sort((a, b) => a - b);
-  return { count: sorted.length, p99: sorted[Math.floor(sorted.length * 0.99)] };
+  live.es.addEventListener(type, on);
+  return {
+    latencies,
+    get count() { return count; },
+    async send() {
+      const key = `${type}${count++}`;
+      sent.set(key, Date.now());
+      await sql.query("SELECT sse.notify('other', $1, $2)", [key, type]);
+      await sleep(20);
+    },
+    stop() { live.es.removeEventListener(type, on); },
+  };
+}
+const sortedMs = (xs) => [...xs].sort((a, b) => a - b);
+const p99of = (sorted) => sorted[Math.floor(sorted.length * 0.99)];
+
+// The probes' p99 with no replay running: 100 of them.
+async function probeBaseline(live) {
+  const p = prober(live, 'baseline');
+  while (p.count < 100) await p.send();
+  await waitFor(() => p.latencies.length >= 98, 5000, 'the baseline probes arrive');
+  p.stop();
+  return { count: p.latencies.length, p99: p99of(sortedMs(p.latencies)) };
 }
 
 test('10 non-reading replays of 100,000 events: bounded memory, live delivery unharmed, a reader gets all', async () => {
@@ -108,31 +121,22 @@ test('10 non-reading replays of 100,000 events: bounded memory, live delivery un
   }
   const reader = await countingSse(gw.port, '/events?stream=big&lastEventId=0');
 
-  // Ephemeral probes on another stream while the replays run: publish to receipt.
-  const latencies = [];
-  let probes = 0;
-  const sent = new Map();
-  live.es.addEventListener('probe', (e) => { const t = sent.get(e.data); if (t) latencies.push(Date.now() - t); });
-  const probe = async () => {
-    const key = `p${probes++}`;
-    sent.set(key, Date.now());
-    await sql.query("SELECT sse.notify('other', $1, 'probe')", [key]);
-    await sleep(20);
-  };
+  // Ephemeral probes on another stream while the replays run.
+  const probes = prober(live, 'probe');
   const until = Date.now() + 60000;
-  while (reader.lastId < head && Date.now() < until) await probe();
+  while (reader.lastId < head && Date.now() < until) await probes.send();
   await waitFor(() => reader.lastId >= head, 30000, `the reading client gets all ${n} (has ${reader.events})`);
   assertEq(reader.events, n, 'the reader got every event once');
   assert(reader.ordered, 'in order, consecutive');
-  await waitFor(() => latencies.length >= probes - 2, 5000, 'the last probes arrive');
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const p99 = sorted[Math.floor(sorted.length * 0.99)];
+  await waitFor(() => probes.latencies.length >= probes.count - 2, 5000, 'the last probes arrive');
+  const sorted = sortedMs(probes.latencies);
+  const p99 = p99of(sorted);
   const stats = await (await fetch(gw.base + '/stats')).json();
   const rssGrowthMiB = (rssKiB(gw.proc.pid) - rssBefore) / 1024;
-  console.log(`  ${probes} probes during the replays: p50 ${sorted[sorted.length >> 1]} ms, p99 ${p99} ms ` +
+  console.log(`  ${probes.count} probes during the replays: p50 ${sorted[sorted.length >> 1]} ms, p99 ${p99} ms ` +
     `(${baseline.count} before them: p99 ${baseline.p99} ms); ` +
     `queued ${(stats.queued_bytes / 1048576).toFixed(1)} MiB for 10 stalled clients; RSS grew ${rssGrowthMiB.toFixed(1)} MiB`);
-  assert(latencies.length >= probes - 2, `probes delivered (${latencies.length} of ${probes})`);
+  assert(probes.latencies.length >= probes.count - 2, `probes delivered (${probes.latencies.length} of ${probes.count})`);
   // The bound is over what the machine itself gave before the replays, so
   // that a loaded machine (parallel tests, a slow CI host) does not count
   // as harm done by the replays; a quiet one measures about 2 ms of it.
